@@ -1,0 +1,302 @@
+package tandem
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tandem-rpc/tandem/wire"
+)
+
+// Call is an outgoing call in progress, as returned by [Peer.Go]. Its result is decoded into
+// Result before Done is closed.
+type Call struct {
+	// Method is the "Service.Method" being called.
+	Method string
+	// Result is the pointer the result is decoded into; nil discards it.
+	Result any
+
+	peer *Peer
+	id   uint64
+	done chan struct{}
+	err  error
+
+	mu        sync.Mutex
+	finished  bool
+	callbacks []func(error)
+	stopCtx   func() bool // stops the context watch of an async call
+	timer     *time.Timer // the default timeout, when the context has no deadline
+}
+
+// Done returns a channel, owned by the call, that is closed when the call completes.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Err returns the call's error once Done is closed, and nil before.
+func (c *Call) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Wait blocks until the call completes and returns its error.
+func (c *Call) Wait() error {
+	<-c.done
+	return c.err
+}
+
+// Then arranges for fn to run with the call's error once the call completes, on a goroutine
+// of its own (never the connection's reader). If the call has completed, fn runs at once on
+// a new goroutine. Callbacks run in the order they were added.
+func (c *Call) Then(fn func(err error)) {
+	c.mu.Lock()
+	if !c.finished {
+		c.callbacks = append(c.callbacks, fn)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	go fn(c.err)
+}
+
+// Cancel gives up on the call: it fails with [CodeCanceled] and the other side's handler
+// sees its context cancelled. It does nothing if the call has completed.
+func (c *Call) Cancel() {
+	c.peer.abandon(c, &Error{Code: CodeCanceled, Message: c.Method + ": call cancelled", cause: context.Canceled})
+}
+
+// finish completes the call once; later calls are ignored by construction (only the
+// goroutine that removed the call from the pending map calls it).
+func (c *Call) finish(err error) {
+	c.err = err
+	c.mu.Lock()
+	c.finished = true
+	fns := c.callbacks
+	c.callbacks = nil
+	stopCtx, timer := c.stopCtx, c.timer
+	c.mu.Unlock()
+	if stopCtx != nil {
+		stopCtx()
+	}
+	if timer != nil {
+		timer.Stop()
+	}
+	close(c.done)
+	if len(fns) > 0 {
+		go func() {
+			for _, fn := range fns {
+				fn(err)
+			}
+		}()
+	}
+}
+
+// Call calls method ("Service.Method") on the other side with args, waits for the result
+// and decodes it into result (a pointer, or nil to discard it). It returns when the result
+// arrives, ctx ends (the other side's handler is then cancelled), or the connection is lost.
+// If ctx has no deadline, the default timeout applies (see [WithDefaultTimeout]).
+func (p *Peer) Call(ctx context.Context, method string, result any, args ...any) error {
+	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
+	timeout, err := p.start(ctx, c, args)
+	if err != nil {
+		return err
+	}
+	var expired <-chan time.Time
+	if timeout == 0 && p.cfg.defaultTimeout > 0 {
+		t := time.NewTimer(p.cfg.defaultTimeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		p.abandon(c, contextError(ctx, method))
+	case <-expired:
+		p.abandon(c, timeoutError(method, p.cfg.defaultTimeout))
+	}
+	<-c.done // abandon lost the race to a result: it is being decoded now
+	return c.err
+}
+
+// Go starts a call like [Peer.Call] and returns at once. The call's Done channel is closed
+// when it completes; [Call.Then] adds a callback. Errors in starting the call, such as a
+// closed connection, are reported by the returned call, never by a panic.
+func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *Call {
+	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
+	timeout, err := p.start(ctx, c, args)
+	if err != nil {
+		c.finish(err)
+		return c
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return c
+	}
+	if ctx.Done() != nil {
+		c.stopCtx = context.AfterFunc(ctx, func() { p.abandon(c, contextError(ctx, method)) })
+	}
+	if timeout == 0 && p.cfg.defaultTimeout > 0 {
+		d := p.cfg.defaultTimeout
+		c.timer = time.AfterFunc(d, func() { p.abandon(c, timeoutError(method, d)) })
+	}
+	return c
+}
+
+// Notify sends a one-way call: no result, no error from the other side, no waiting beyond
+// handing the frame to the connection. Unknown methods and handler errors are only logged
+// on the other side.
+func (p *Peer) Notify(ctx context.Context, method string, args ...any) error {
+	timeout, err := p.checkStart(ctx, method)
+	if err != nil {
+		return err
+	}
+	return p.writeCall(ctx, wire.KindNotify, 0, timeout, method, args)
+}
+
+// timeoutError reports the default timeout expiring.
+func timeoutError(method string, d time.Duration) *Error {
+	return &Error{Code: CodeDeadlineExceeded, Message: method + ": no result within the default timeout of " + d.String(), cause: context.DeadlineExceeded}
+}
+
+// checkStart returns the time the caller allows (0 for none), or why no call can start.
+func (p *Peer) checkStart(ctx context.Context, method string) (time.Duration, error) {
+	if ctx.Err() != nil {
+		return 0, contextError(ctx, method)
+	}
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return 0, &Error{Code: CodeDeadlineExceeded, Message: method + ": deadline exceeded before the call started", cause: context.DeadlineExceeded}
+		}
+	}
+	return timeout, nil
+}
+
+// start registers c as pending, then writes its call frame. It returns the timeout sent.
+func (p *Peer) start(ctx context.Context, c *Call, args []any) (time.Duration, error) {
+	timeout, err := p.checkStart(ctx, c.Method)
+	if err != nil {
+		return 0, err
+	}
+	sent := timeout
+	if sent == 0 && p.cfg.defaultTimeout > 0 {
+		sent = p.cfg.defaultTimeout
+	}
+	p.mu.Lock()
+	if err := p.refuseLocked(c.Method); err != nil {
+		p.mu.Unlock()
+		return 0, err
+	}
+	c.id = p.nextID.Add(2) - 2
+	p.pending[c.id] = c
+	p.mu.Unlock()
+	if err := p.writeCall(ctx, wire.KindCall, c.id, sent, c.Method, args); err != nil {
+		p.mu.Lock()
+		if p.pending != nil {
+			delete(p.pending, c.id)
+			p.signalDrainedLocked()
+		}
+		p.mu.Unlock()
+		return 0, err
+	}
+	return timeout, nil
+}
+
+// refuseLocked says why no new call may start, if so. Callers hold p.mu.
+func (p *Peer) refuseLocked(method string) error {
+	switch {
+	case p.pending == nil:
+		return &Error{Code: p.err.Code, reason: p.err.reason, Message: method + ": " + p.err.Message, cause: p.err.cause}
+	case p.remoteGoingAway:
+		return newErr(ErrShuttingDown, nil, "%s: the other side is shutting down", method)
+	case p.goingAway:
+		return newErr(ErrShuttingDown, nil, "%s: this peer is shutting down", method)
+	}
+	return nil
+}
+
+// writeCall encodes a call or notify frame straight into the write buffer.
+func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout time.Duration, method string, args []any) error {
+	var meta []wire.Meta
+	if md, ok := ctx.Value(outgoingKey{}).(Metadata); ok && len(md) > 0 {
+		if len(md) > wire.MaxMetadata {
+			return Errorf(CodeInvalidArgument, "%s: %d metadata entries, limit %d", method, len(md), wire.MaxMetadata)
+		}
+		meta = make([]wire.Meta, 0, len(md))
+		for k, v := range md {
+			if len(k) > 0xFFFF || len(v) > 0xFFFF {
+				return Errorf(CodeInvalidArgument, "%s: metadata entry %q longer than 65535 bytes", method, k)
+			}
+			meta = append(meta, wire.Meta{Key: k, Value: v})
+		}
+	}
+	if len(method) > 0xFFFF {
+		return Errorf(CodeInvalidArgument, "method name longer than 65535 bytes")
+	}
+	dst, err := p.w.begin()
+	if err != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.err != nil {
+			return p.refuseLocked(method)
+		}
+		return newErr(ErrClosed, err, "%s: %v", method, err)
+	}
+	start := len(dst)
+	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
+	out, err := appendList(p.codec, dst, args)
+	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {
+		err = newErr(ErrFrameTooLarge, nil, "%s: call of %d bytes exceeds the other side's frame limit of %d", method, len(out)-start, p.remoteMax)
+	}
+	if err != nil {
+		p.w.commit(dst[:start])
+		if _, ok := err.(*Error); ok {
+			return err
+		}
+		return newErr(ErrBadArguments, err, "%s: cannot encode arguments: %v", method, err)
+	}
+	p.w.commit(wire.FinishFrame(out, start))
+	return nil
+}
+
+// abandon fails a pending call with err and tells the other side to cancel it. It reports
+// false if the call had already been claimed by its result or the connection's end.
+func (p *Peer) abandon(c *Call, err error) bool {
+	p.mu.Lock()
+	_, ok := p.pending[c.id]
+	if ok {
+		delete(p.pending, c.id)
+		p.signalDrainedLocked()
+	}
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if dst, werr := p.w.begin(); werr == nil {
+		p.w.commit(wire.AppendCancel(dst, c.id))
+	}
+	c.finish(err)
+	return true
+}
+
+// Metadata is a call's small string metadata, such as tracing ids. It travels with the call
+// (at most 64 entries of at most 64 KiB each, within the frame limit).
+type Metadata map[string]string
+
+type outgoingKey struct{}
+type incomingKey struct{}
+
+// ContextWithMetadata returns a context whose calls carry md to the other side.
+func ContextWithMetadata(ctx context.Context, md Metadata) context.Context {
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
+// MetadataFromContext returns the metadata the caller sent, inside a handler; nil if none.
+func MetadataFromContext(ctx context.Context) Metadata {
+	md, _ := ctx.Value(incomingKey{}).(Metadata)
+	return md
+}

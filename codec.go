@@ -1,0 +1,20 @@
+package tandem
+
+// Codec turns lists of Go values into bytes and back: a call's arguments travel as one list,
+// its result as a list of zero or one element. The codec is agreed in the handshake by name.
+// Implementations must be safe for concurrent use and must treat their input as hostile:
+// bounded depth, declared lengths checked against the bytes present, no panics.
+//
+// tandem ships three: codec/msgpack (the default), codec/json and codec/gob.
+type Codec interface {
+	// Name identifies the codec in the connection handshake ("msgpack", "gob", "json").
+	Name() string
+	// AppendList appends vals, encoded as one list of len(vals) elements, to dst and
+	// returns the extended slice.
+	AppendList(dst []byte, vals []any) ([]byte, error)
+	// DecodeList reads the list in src and returns n, the number of elements it holds.
+	// When n == len(ptrs) it decodes element i into ptrs[i], a non-nil pointer, or skips it
+	// when ptrs[i] is nil. When n != len(ptrs) it decodes nothing and returns n with a nil
+	// error, so the caller can report the count mismatch. Trailing bytes are an error.
+	DecodeList(src []byte, ptrs []any) (n int, err error)
+}

@@ -1,0 +1,150 @@
+package tandem
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tandem-rpc/tandem/codec/json"
+	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/wire"
+)
+
+// Defaults for the settings an [Option] can change.
+const (
+	DefaultTimeout          = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxFrameSize     = wire.DefaultMaxFrameSize
+	DefaultMaxInflight      = 1024
+	DefaultQueueSize        = 1024
+)
+
+// Option configures a [Server] (and so every [Peer] it serves or dials) or a [Dial].
+type Option interface{ apply(*config) error }
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	codec            Codec
+	accept           []Codec
+	logger           *slog.Logger
+	defaultTimeout   time.Duration
+	handshakeTimeout time.Duration
+	maxFrameSize     uint32
+	maxInflight      int
+}
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		codec:            msgpack.New(),
+		defaultTimeout:   DefaultTimeout,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		maxFrameSize:     DefaultMaxFrameSize,
+		maxInflight:      DefaultMaxInflight,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.accept == nil {
+		c.accept = []Codec{c.codec}
+		if c.codec.Name() != "json" {
+			c.accept = append(c.accept, json.New())
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// WithCodec sets the codec this side proposes when it dials. Default: msgpack.
+func WithCodec(c Codec) Option {
+	return optionFunc(func(cfg *config) error {
+		if c == nil || c.Name() == "" || len(c.Name()) > 255 {
+			return errors.New("tandem: WithCodec: codec must be non-nil with a name of 1 to 255 bytes")
+		}
+		cfg.codec = c
+		return nil
+	})
+}
+
+// WithAcceptCodecs sets the codecs this side accepts from peers that dial it. Default: the
+// [WithCodec] codec and json. gob (Go-native, like Python's pickle) is accepted only if
+// listed here.
+func WithAcceptCodecs(cs ...Codec) Option {
+	return optionFunc(func(cfg *config) error {
+		if len(cs) == 0 {
+			return errors.New("tandem: WithAcceptCodecs: need at least one codec")
+		}
+		for _, c := range cs {
+			if c == nil || c.Name() == "" {
+				return errors.New("tandem: WithAcceptCodecs: nil or unnamed codec")
+			}
+		}
+		cfg.accept = append([]Codec(nil), cs...)
+		return nil
+	})
+}
+
+// WithLogger sets where protocol errors and dropped calls are logged. Default: nowhere;
+// tandem never prints on its own.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(cfg *config) error { cfg.logger = l; return nil })
+}
+
+// WithDefaultTimeout sets the timeout applied to outgoing calls whose context has no
+// deadline. Default: [DefaultTimeout] (30s); a negative value disables it.
+func WithDefaultTimeout(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d == 0 {
+			return errors.New("tandem: WithDefaultTimeout: use a negative value to disable the default timeout")
+		}
+		cfg.defaultTimeout = d
+		return nil
+	})
+}
+
+// WithHandshakeTimeout bounds the handshake of a new connection. Default:
+// [DefaultHandshakeTimeout] (10s).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d <= 0 {
+			return errors.New("tandem: WithHandshakeTimeout: must be positive")
+		}
+		cfg.handshakeTimeout = d
+		return nil
+	})
+}
+
+// WithMaxFrameSize sets the largest frame this side accepts, checked from the length prefix
+// before anything is allocated. Peers learn it in the handshake and refuse to send larger
+// frames. Default: [DefaultMaxFrameSize] (4 MiB); the range is 1 KiB to 1 GiB.
+func WithMaxFrameSize(n int) Option {
+	return optionFunc(func(cfg *config) error {
+		if n < 1<<10 || n > 1<<30 {
+			return fmt.Errorf("tandem: WithMaxFrameSize: %d is outside 1 KiB to 1 GiB", n)
+		}
+		cfg.maxFrameSize = uint32(n)
+		return nil
+	})
+}
+
+// WithMaxInflight bounds the calls one connection may have running on this side at once;
+// calls beyond it fail at once with [ErrOverloaded]. Default: [DefaultMaxInflight] (1024).
+func WithMaxInflight(n int) Option {
+	return optionFunc(func(cfg *config) error {
+		if n <= 0 {
+			return errors.New("tandem: WithMaxInflight: must be positive")
+		}
+		cfg.maxInflight = n
+		return nil
+	})
+}

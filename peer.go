@@ -1,0 +1,531 @@
+package tandem
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-rpc/tandem/wire"
+)
+
+// Peer is one end of an established tandem connection. Both ends are peers: each calls the
+// other's registered objects ([Peer.Call], [Peer.Go], [Peer.Notify]) and serves its own.
+// A handler reaches the peer that called it with [PeerFromContext].
+//
+// A Peer is safe for use by any number of goroutines: calls are multiplexed on the one
+// connection and matched to replies by id, in any order. One goroutine reads frames and one
+// writes them, coalescing concurrent senders; handlers never run on the reading goroutine.
+type Peer struct {
+	srv       *Server
+	cfg       *config
+	conn      net.Conn
+	codec     Codec
+	dialer    bool
+	remoteMax int // the largest frame the other side accepts
+	log       *slog.Logger
+	w         *writer
+
+	ctx    context.Context // parent of every handler's context; ends when the peer closes
+	cancel context.CancelFunc
+
+	nextID atomic.Uint64
+
+	mu              sync.Mutex
+	pending         map[uint64]*Call              // outgoing calls awaiting a result; nil once closed
+	serving         map[uint64]context.CancelFunc // incoming calls in progress
+	active          int                           // incoming calls and notifications in progress
+	lastAccepted    uint64                        // highest incoming call id accepted
+	goingAway       bool                          // we sent going-away: refuse new calls
+	remoteGoingAway bool                          // the other side did: fail new calls fast
+	drained         chan struct{}                 // signalled when active and pending reach zero
+
+	closeOnce sync.Once
+	done      chan struct{}
+	err       *Error // why the peer closed; set before done is closed
+	loops     sync.WaitGroup
+}
+
+type peerKey struct{}
+
+// PeerFromContext returns the peer whose call is being handled, or nil outside a handler.
+// A handler may call back into it, during the call or later.
+func PeerFromContext(ctx context.Context) *Peer {
+	p, _ := ctx.Value(peerKey{}).(*Peer)
+	return p
+}
+
+func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32) *Peer {
+	p := &Peer{
+		srv:       s,
+		cfg:       s.cfg,
+		conn:      conn,
+		codec:     codec,
+		dialer:    dialer,
+		remoteMax: int(remoteMax),
+		log:       s.cfg.logger.With("remote", conn.RemoteAddr().String()),
+		pending:   make(map[uint64]*Call),
+		serving:   make(map[uint64]context.CancelFunc),
+		drained:   make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	// Calls this side starts: odd ids for the dialer, even for the acceptor.
+	if dialer {
+		p.nextID.Store(1)
+	} else {
+		p.nextID.Store(2)
+	}
+	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize))
+	p.ctx, p.cancel = context.WithCancel(context.WithValue(context.Background(), peerKey{}, p))
+	p.loops.Add(2)
+	go func() {
+		defer p.loops.Done()
+		p.w.loop(func(err error) {
+			p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
+		})
+	}()
+	go func() {
+		defer p.loops.Done()
+		p.readLoop(br)
+	}()
+	return p
+}
+
+// RemoteAddr returns the other side's network address.
+func (p *Peer) RemoteAddr() net.Addr { return p.conn.RemoteAddr() }
+
+// LocalAddr returns this side's network address.
+func (p *Peer) LocalAddr() net.Addr { return p.conn.LocalAddr() }
+
+// Codec returns the codec agreed in the handshake.
+func (p *Peer) Codec() Codec { return p.codec }
+
+// Done returns a channel that is closed when the connection has ended.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Err returns why the connection ended, or nil while it is up. The error matches
+// [ErrClosed] after a local Close and [ErrConnectionLost] or [ErrProtocol] otherwise.
+func (p *Peer) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the connection at once. Pending calls on both sides fail, handlers' contexts
+// are cancelled, and Close returns when the peer's own goroutines have exited. It does not
+// wait for handlers to return.
+func (p *Peer) Close() error {
+	p.terminate(newErr(ErrClosed, nil, "peer closed"), false)
+	p.loops.Wait()
+	return nil
+}
+
+// Shutdown ends the connection gracefully: it tells the other side it is going away, so
+// new calls from either side fail fast with [ErrShuttingDown]; lets calls in progress in
+// both directions finish until ctx ends; then closes. It returns ctx's error if ctx ended
+// first, after closing anyway.
+func (p *Peer) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	first := !p.goingAway
+	p.goingAway = true
+	last := p.lastAccepted
+	p.mu.Unlock()
+	if first {
+		if dst, err := p.w.begin(); err == nil {
+			p.w.commit(wire.AppendGoAway(dst, last, uint16(CodeUnavailable), "shutting down"))
+		}
+	}
+	var err error
+	for !p.isDrained() {
+		select {
+		case <-p.drained:
+		case <-p.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.terminate(newErr(ErrClosed, nil, "peer shut down"), err == nil)
+	p.loops.Wait()
+	return err
+}
+
+func (p *Peer) isDrained() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending == nil || (p.active == 0 && len(p.pending) == 0)
+}
+
+// signalDrained wakes Shutdown when nothing is in progress. Callers hold p.mu.
+func (p *Peer) signalDrainedLocked() {
+	if (p.goingAway || p.remoteGoingAway) && p.active == 0 && len(p.pending) == 0 {
+		select {
+		case p.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// terminate ends the peer once: records why, stops the writer (flushing it for a graceful
+// end), closes the connection, fails every pending call and cancels every handler.
+func (p *Peer) terminate(why *Error, flush bool) {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.err = why
+		pending := p.pending
+		p.pending = nil
+		p.mu.Unlock()
+		// Stop the writer before cancelling handlers, so that their now-pointless error
+		// replies are never sent.
+		p.w.stop(why, flush)
+		if flush {
+			_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.handshakeTimeout))
+			<-p.w.exited
+		}
+		_ = p.conn.Close()
+		p.cancel()
+		lost := ErrConnectionLost
+		if why.reason == reasonClosed {
+			lost = ErrClosed
+		}
+		for _, c := range pending {
+			c.finish(&Error{Code: lost.Code, reason: lost.reason, Message: c.Method + ": " + why.Message, cause: why.cause})
+		}
+		close(p.done)
+		p.srv.removePeer(p)
+	})
+}
+
+// readLoop reads and dispatches frames until the connection fails or breaks the protocol.
+func (p *Peer) readLoop(br *bufio.Reader) {
+	var hdr [wire.LengthSize]byte
+	for {
+		n, err := wire.ReadLength(br, &hdr, p.cfg.maxFrameSize)
+		if err == nil {
+			buf := make([]byte, n)
+			if _, err = io.ReadFull(br, buf); err == nil {
+				var f wire.Frame
+				if f, err = wire.Parse(buf, nil); err == nil {
+					err = p.dispatch(&f)
+				}
+			}
+		}
+		if err != nil {
+			p.terminate(p.readError(err), false)
+			return
+		}
+	}
+}
+
+// readError classifies the error that ended the read loop, logging protocol violations.
+func (p *Peer) readError(err error) *Error {
+	var te *Error
+	switch {
+	case errors.As(err, &te):
+		p.log.Warn("tandem: protocol error; closing connection", "err", err)
+		return te
+	case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrFrameTooSmall),
+		errors.Is(err, wire.ErrUnknownKind), errors.Is(err, wire.ErrMalformed):
+		p.log.Warn("tandem: protocol error; closing connection", "err", err)
+		return newErr(ErrProtocol, err, "protocol error: %v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return newErr(ErrConnectionLost, err, "connection lost: truncated frame")
+	}
+	return newErr(ErrConnectionLost, err, "connection lost: %v", err)
+}
+
+func (p *Peer) dispatch(f *wire.Frame) error {
+	switch f.Kind {
+	case wire.KindCall, wire.KindNotify:
+		return p.accept(f)
+	case wire.KindReply, wire.KindError:
+		p.complete(f)
+	case wire.KindCancel:
+		p.mu.Lock()
+		cancel := p.serving[f.ID]
+		p.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case wire.KindPing:
+		if dst, err := p.w.begin(); err == nil {
+			p.w.commit(wire.AppendPing(dst, wire.KindPong, f.PingData))
+		}
+	case wire.KindPong:
+	case wire.KindGoAway:
+		p.mu.Lock()
+		p.remoteGoingAway = true
+		p.signalDrainedLocked()
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// job is one accepted incoming call or notification, waiting to run or running.
+type job struct {
+	peer    *Peer
+	id      uint64
+	notify  bool
+	method  *boundMethod
+	ctx     context.Context
+	cancel  context.CancelFunc
+	payload []byte
+}
+
+// accept admits an incoming call or notification and starts or queues it.
+func (p *Peer) accept(f *wire.Frame) error {
+	notify := f.Kind == wire.KindNotify
+	if !notify && (f.ID == 0 || (f.ID%2 == 1) == p.dialer) {
+		return newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
+	}
+	svc, m, lookupErr := p.srv.lookup(f.Method)
+	p.mu.Lock()
+	if !notify {
+		if _, dup := p.serving[f.ID]; dup {
+			p.mu.Unlock()
+			return newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
+		}
+	}
+	var refuse error
+	switch {
+	case p.goingAway:
+		refuse = newErr(ErrShuttingDown, nil, "%s: peer is shutting down", f.Method)
+	case lookupErr != nil:
+		refuse = lookupErr
+	case p.active >= p.cfg.maxInflight:
+		refuse = newErr(ErrOverloaded, nil, "%s: too many calls in flight on this connection (limit %d)", f.Method, p.cfg.maxInflight)
+	}
+	if refuse != nil {
+		p.mu.Unlock()
+		if notify {
+			p.log.Debug("tandem: notification dropped", "method", string(f.Method), "err", refuse)
+		} else {
+			p.sendError(f.ID, refuse)
+		}
+		return nil
+	}
+	j := &job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload}
+	j.ctx, j.cancel = p.handlerContext(f)
+	p.active++
+	if !notify {
+		p.serving[f.ID] = j.cancel
+		p.lastAccepted = max(p.lastAccepted, f.ID)
+	}
+	p.mu.Unlock()
+
+	if svc.mode == Concurrent {
+		go p.run(j)
+		return nil
+	}
+	select {
+	case svc.queue <- j:
+		if svc.pump != nil {
+			svc.pump.signal()
+		}
+	default:
+		p.finishJob(j)
+		if !notify {
+			p.sendError(f.ID, newErr(ErrOverloaded, nil, "%s: the service's queue is full", m.full))
+		}
+	}
+	return nil
+}
+
+// handlerContext builds the context a handler runs with: the peer, the caller's metadata,
+// and the caller's remaining time.
+func (p *Peer) handlerContext(f *wire.Frame) (context.Context, context.CancelFunc) {
+	ctx := p.ctx
+	if len(f.Meta) > 0 {
+		md := make(Metadata, len(f.Meta))
+		for _, m := range f.Meta {
+			md[m.Key] = m.Value
+		}
+		ctx = context.WithValue(ctx, incomingKey{}, md)
+	}
+	if f.Timeout > 0 {
+		return context.WithTimeout(ctx, f.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// run executes a job on the calling goroutine and sends its result.
+func (p *Peer) run(j *job) {
+	defer p.finishJob(j)
+	if j.ctx.Err() != nil {
+		if !j.notify {
+			p.sendError(j.id, contextError(j.ctx, j.method.full))
+		}
+		return
+	}
+	res, err := p.invoke(j)
+	if j.notify {
+		if err != nil {
+			p.log.Debug("tandem: notification handler failed", "method", j.method.full, "err", err)
+		}
+		return
+	}
+	if err != nil {
+		if j.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			err = contextError(j.ctx, j.method.full)
+		}
+		p.sendError(j.id, err)
+		return
+	}
+	p.sendReply(j.id, j.method, res)
+}
+
+func (p *Peer) finishJob(j *job) {
+	j.cancel()
+	p.mu.Lock()
+	if !j.notify {
+		delete(p.serving, j.id)
+	}
+	p.active--
+	p.signalDrainedLocked()
+	p.mu.Unlock()
+}
+
+// invoke runs the handler, turning a panic into an error.
+func (p *Peer) invoke(j *job) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("tandem: handler panicked", "method", j.method.full, "panic", r, "stack", string(debug.Stack()))
+			res, err = nil, newErr(ErrHandlerPanic, nil, "%s: handler panicked: %v", j.method.full, r)
+		}
+	}()
+	return j.method.Invoke(j.ctx, &argsDecoder{codec: p.codec, payload: j.payload, m: j.method})
+}
+
+// argsDecoder is the [Args] handed to a method.
+type argsDecoder struct {
+	codec   Codec
+	payload []byte
+	m       *boundMethod
+}
+
+func (a *argsDecoder) Decode(ptrs ...any) error {
+	n, err := a.codec.DecodeList(a.payload, ptrs)
+	if err != nil {
+		return newErr(ErrBadArguments, err, "%s: cannot decode arguments for %s: %v", a.m.full, a.m.Signature, err)
+	}
+	if n != len(ptrs) {
+		return newErr(ErrBadArguments, nil, "%s: want %d arguments, got %d; signature %s", a.m.full, len(ptrs), n, a.m.Signature)
+	}
+	return nil
+}
+
+// sendReply encodes a result straight into the write buffer.
+func (p *Peer) sendReply(id uint64, m *boundMethod, res any) {
+	dst, err := p.w.begin()
+	if err != nil {
+		return
+	}
+	start := len(dst)
+	dst = wire.AppendHeader(dst, wire.KindReply, 0, id, 0)
+	var one [1]any
+	vals := one[:0]
+	if m.HasResult {
+		one[0] = res
+		vals = one[:]
+	}
+	out, err := appendList(p.codec, dst, vals)
+	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {
+		err = newErr(ErrFrameTooLarge, nil, "%s: result of %d bytes exceeds the caller's frame limit of %d", m.full, len(out)-start, p.remoteMax)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrFrameTooLarge) {
+			err = Errorf(CodeInternal, "%s: cannot encode result: %v", m.full, err)
+		}
+		p.w.commit(appendErrorFrame(dst[:start], id, toWireError(err)))
+		return
+	}
+	p.w.commit(wire.FinishFrame(out, start))
+}
+
+func (p *Peer) sendError(id uint64, err error) {
+	if dst, werr := p.w.begin(); werr == nil {
+		p.w.commit(appendErrorFrame(dst, id, toWireError(err)))
+	}
+}
+
+func appendErrorFrame(dst []byte, id uint64, e *Error) []byte {
+	var details []wire.Meta
+	if len(e.Details) > 0 {
+		details = make([]wire.Meta, 0, len(e.Details))
+		for k, v := range e.Details {
+			if len(details) == wire.MaxDetails {
+				break
+			}
+			details = append(details, wire.Meta{Key: k, Value: v})
+		}
+	}
+	return wire.AppendError(dst, id, uint16(e.Code), uint16(e.reason), e.Message, details)
+}
+
+// appendList runs the codec, turning a panic in user marshalling code into an error so the
+// write buffer's lock is always released.
+func appendList(c Codec, dst []byte, vals []any) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = dst, fmt.Errorf("codec %s panicked: %v", c.Name(), r)
+		}
+	}()
+	return c.AppendList(dst, vals)
+}
+
+// complete delivers a reply or error frame to the call waiting for it.
+func (p *Peer) complete(f *wire.Frame) {
+	p.mu.Lock()
+	c := p.pending[f.ID]
+	if c != nil {
+		delete(p.pending, f.ID)
+		p.signalDrainedLocked()
+	}
+	p.mu.Unlock()
+	if c == nil {
+		// The call was cancelled or timed out here before its result arrived.
+		p.log.Debug("tandem: result for no pending call", "id", f.ID, "kind", f.Kind)
+		return
+	}
+	if f.Kind == wire.KindError {
+		e := &Error{Code: Code(f.Code), Message: string(f.Message), reason: reason(f.Reason), remote: true}
+		if len(f.Details) > 0 {
+			e.Details = make(map[string]string, len(f.Details))
+			for _, d := range f.Details {
+				e.Details[d.Key] = d.Value
+			}
+		}
+		c.finish(e)
+		return
+	}
+	c.finish(p.decodeResult(c, f.Payload))
+}
+
+func (p *Peer) decodeResult(c *Call, payload []byte) error {
+	var one [1]any
+	ptrs := one[:0]
+	if c.Result != nil {
+		one[0] = c.Result
+		ptrs = one[:]
+	}
+	n, err := p.codec.DecodeList(payload, ptrs)
+	if err != nil {
+		return newErr(ErrBadArguments, err, "%s: cannot decode result: %v", c.Method, err)
+	}
+	if n != len(ptrs) && n > 1 {
+		return newErr(ErrBadArguments, nil, "%s: result list has %d elements, want at most 1", c.Method, n)
+	}
+	return nil
+}

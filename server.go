@@ -1,0 +1,517 @@
+package tandem
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-rpc/tandem/wire"
+)
+
+// ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or [Server.Close].
+var ErrServerClosed = errors.New("tandem: server closed")
+
+// Server holds the objects one program exposes and the connections it has, accepted
+// ([Server.Serve]) or dialed ([Server.Dial]): on every one of them the other side can call
+// the registered objects, and this side can call the other's. Register objects before
+// serving or dialing; a Server is safe for concurrent use.
+type Server struct {
+	cfg      *config
+	services atomic.Pointer[map[string]*service]
+
+	mu        sync.Mutex // guards the fields below and registration
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{} // connections still in their handshake
+	peers     map[*Peer]struct{}
+	closing   bool
+	quit      chan struct{} // closed by Close: stops serialized services' goroutines
+	workers   sync.WaitGroup
+	handshake sync.WaitGroup
+}
+
+// NewServer returns a server configured by opts. It fails if an option is invalid.
+func NewServer(opts ...Option) (*Server, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+		peers:     make(map[*Peer]struct{}),
+		quit:      make(chan struct{}),
+	}
+	empty := map[string]*service{}
+	s.services.Store(&empty)
+	if err := s.register(IntrospectionService, introspectionMethods(s), nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Register exposes obj's exported methods under the name of obj's type (without package or
+// pointer), so that Calculator.Add is called as "Calculator.Add". See [Server.RegisterName].
+func (s *Server) Register(obj any, opts ...ServiceOption) error {
+	if obj == nil {
+		return errors.New("tandem: Register: nil object")
+	}
+	return s.RegisterName(reflect.Indirect(reflect.ValueOf(obj)).Type().Name(), obj, opts...)
+}
+
+// RegisterName exposes obj's exported methods as name.Method. A method qualifies when its
+// arguments are an optional leading context.Context followed by any values the codec
+// carries, and its results are none, a value, an error, or a value and an error. Methods
+// with a pointer receiver are exposed only if obj is a pointer. It fails, saying why each
+// method was skipped, if no method qualifies.
+func (s *Server) RegisterName(name string, obj any, opts ...ServiceOption) error {
+	if obj == nil {
+		return errors.New("tandem: Register: nil object")
+	}
+	methods, skipped := reflectMethods(obj)
+	if len(methods) == 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "tandem: Register %s: type %T has no method that can be called remotely", name, obj)
+		for _, why := range skipped {
+			b.WriteString("; " + why)
+		}
+		if t := reflect.TypeOf(obj); t.Kind() != reflect.Pointer && reflect.PointerTo(t).NumMethod() > t.NumMethod() {
+			b.WriteString(" (hint: some methods have pointer receivers; register a pointer)")
+		}
+		return errors.New(b.String())
+	}
+	for _, why := range skipped {
+		s.cfg.logger.Info("tandem: method not exposed", "service", name, "why", why)
+	}
+	return s.RegisterMethods(name, methods, opts...)
+}
+
+// RegisterMethods exposes methods under name without reflection, for generated code and
+// hand-written adapters.
+func (s *Server) RegisterMethods(name string, methods []Method, opts ...ServiceOption) error {
+	if name == IntrospectionService {
+		return fmt.Errorf("tandem: Register: the service name %q is reserved", name)
+	}
+	return s.register(name, methods, opts)
+}
+
+// boundMethod is a method with its full name, as the dispatcher uses it.
+type boundMethod struct {
+	Method
+	full string // "Service.Method"
+}
+
+func (s *Server) register(name string, methods []Method, opts []ServiceOption) error {
+	if !validServiceName(name) {
+		return fmt.Errorf("tandem: Register: %q is not a valid service name (want a Go identifier)", name)
+	}
+	svc := &service{name: name, methods: make(map[string]*boundMethod, len(methods))}
+	for _, m := range methods {
+		if !validServiceName(m.Name) || m.Invoke == nil {
+			return fmt.Errorf("tandem: Register %s: method %q needs an identifier name and an Invoke function", name, m.Name)
+		}
+		if _, dup := svc.methods[m.Name]; dup {
+			return fmt.Errorf("tandem: Register %s: method %q listed twice", name, m.Name)
+		}
+		svc.methods[m.Name] = &boundMethod{Method: m, full: name + "." + m.Name}
+		svc.order = append(svc.order, m.Name)
+	}
+	slices.Sort(svc.order)
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyService(svc); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	old := *s.services.Load()
+	if _, dup := old[name]; dup {
+		return fmt.Errorf("tandem: Register: service %q already registered", name)
+	}
+	next := make(map[string]*service, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[name] = svc
+	s.services.Store(&next)
+	if svc.mode == Serialized {
+		s.workers.Add(1)
+		go s.serialize(svc)
+	}
+	return nil
+}
+
+// serialize runs a serialized service's calls one at a time until the server closes.
+func (s *Server) serialize(svc *service) {
+	defer s.workers.Done()
+	for {
+		select {
+		case j := <-svc.queue:
+			j.peer.run(j)
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// lookup finds the service and method a call names.
+func (s *Server) lookup(name []byte) (*service, *boundMethod, error) {
+	dot := -1
+	for i, c := range name {
+		if c == '.' {
+			dot = i
+			break
+		}
+	}
+	if dot < 0 {
+		return nil, nil, newErr(ErrUnknownMethod, nil, "%q is not of the form Service.Method", name)
+	}
+	svc := (*s.services.Load())[string(name[:dot])]
+	if svc == nil {
+		return nil, nil, newErr(ErrUnknownService, nil, "%s: unknown service %q", name, name[:dot])
+	}
+	m := svc.methods[string(name[dot+1:])]
+	if m == nil {
+		return nil, nil, newErr(ErrUnknownMethod, nil, "%s: service %s has no method %q (it has %s)", name, svc.name, name[dot+1:], strings.Join(svc.order, ", "))
+	}
+	return svc, m, nil
+}
+
+// Listen opens a listener for an address of the form "tcp://host:port", "unix:///path" or
+// "host:port" (TCP).
+func Listen(addr string) (net.Listener, error) {
+	network, address, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.Listen(network, address)
+}
+
+func splitAddr(addr string) (network, address string, err error) {
+	switch {
+	case strings.HasPrefix(addr, "tcp://"):
+		return "tcp", strings.TrimPrefix(addr, "tcp://"), nil
+	case strings.HasPrefix(addr, "unix://"):
+		return "unix", strings.TrimPrefix(addr, "unix://"), nil
+	case strings.Contains(addr, "://"):
+		return "", "", fmt.Errorf("tandem: address %q: unsupported scheme (want tcp:// or unix://)", addr)
+	}
+	return "tcp", addr, nil
+}
+
+// Serve accepts connections on ln and serves each until [Server.Shutdown] or
+// [Server.Close], when it returns [ErrServerClosed]; otherwise it returns the accept error.
+// It closes ln on return. Failed handshakes are logged and do not stop it.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.handshake.Add(1)
+		go func() {
+			defer s.handshake.Done()
+			if _, err := s.ServeConn(context.Background(), conn); err != nil {
+				s.cfg.logger.Warn("tandem: handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// trackConn registers a connection in its handshake so Close can interrupt it.
+func (s *Server) trackConn(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	return true
+}
+
+// adopt turns a handshaken connection into a peer, unless the server closed meanwhile.
+func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32) (*Peer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, conn)
+	if s.closing {
+		conn.Close()
+		return nil, newErr(ErrClosed, nil, "server closed during the handshake")
+	}
+	p := newPeer(s, conn, br, codec, dialer, remoteMax)
+	s.peers[p] = struct{}{}
+	return p, nil
+}
+
+func (s *Server) untrack(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+}
+
+func (s *Server) removePeer(p *Peer) {
+	s.mu.Lock()
+	delete(s.peers, p)
+	s.mu.Unlock()
+}
+
+// handshakeDeadline bounds a handshake by the configured timeout and ctx, and makes ctx's
+// cancellation interrupt it. The returned func undoes both.
+func (s *Server) handshakeDeadline(ctx context.Context, conn net.Conn) func() {
+	dl := time.Now().Add(s.cfg.handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	return func() {
+		stop()
+		_ = conn.SetDeadline(time.Time{})
+	}
+}
+
+// ServeConn runs the accepting side of the handshake on conn and, if it succeeds, serves the
+// connection as a [Peer]. On failure it closes conn. Use it for transports other than a
+// net.Listener, such as net.Pipe.
+func (s *Server) ServeConn(ctx context.Context, conn net.Conn) (*Peer, error) {
+	if !s.trackConn(conn) {
+		conn.Close()
+		return nil, ErrServerClosed
+	}
+	defer s.untrack(conn)
+	done := s.handshakeDeadline(ctx, conn)
+	br := bufio.NewReaderSize(conn, 64<<10)
+	codec, remoteMax, err := s.acceptHello(br, conn)
+	done()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s.adopt(conn, br, codec, false, remoteMax)
+}
+
+func (s *Server) acceptHello(br *bufio.Reader, conn net.Conn) (Codec, uint32, error) {
+	h, err := wire.ReadHello(br)
+	if err != nil {
+		return nil, 0, newErr(ErrHandshake, err, "handshake: reading hello: %v", err)
+	}
+	reply := func(st wire.Status, msg string) error {
+		_, err := conn.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, Status: st, MaxFrameSize: s.cfg.maxFrameSize, Message: msg}))
+		return err
+	}
+	if h.Version != wire.Version {
+		msg := fmt.Sprintf("this side speaks protocol version %d, the dialer %d", wire.Version, h.Version)
+		_ = reply(wire.StatusBadVersion, msg)
+		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+	}
+	if h.MaxFrameSize < 1<<10 {
+		msg := fmt.Sprintf("dialer's max frame size %d is below the 1 KiB minimum", h.MaxFrameSize)
+		_ = reply(wire.StatusUnavailable, msg)
+		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+	}
+	var codec Codec
+	var names []string
+	for _, c := range s.cfg.accept {
+		names = append(names, c.Name())
+		if c.Name() == h.Codec {
+			codec = c
+		}
+	}
+	if codec == nil {
+		msg := fmt.Sprintf("codec %q not accepted; accepted: %s", h.Codec, strings.Join(names, ", "))
+		_ = reply(wire.StatusBadCodec, msg)
+		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+	}
+	if s.isClosing() {
+		_ = reply(wire.StatusUnavailable, "shutting down")
+		return nil, 0, newErr(ErrShuttingDown, nil, "handshake: shutting down")
+	}
+	if err := reply(wire.StatusOK, ""); err != nil {
+		return nil, 0, newErr(ErrHandshake, err, "handshake: writing welcome: %v", err)
+	}
+	return codec, h.MaxFrameSize, nil
+}
+
+// Dial connects to addr ("tcp://host:port", "unix:///path" or "host:port") and returns the
+// peer, on which the other side can call this server's objects.
+func (s *Server) Dial(ctx context.Context, addr string) (*Peer, error) {
+	network, address, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, newErr(ErrConnectionLost, err, "dial %s: %v", addr, err)
+	}
+	return s.DialConn(ctx, conn)
+}
+
+// DialConn runs the dialing side of the handshake on conn and, if it succeeds, serves the
+// connection as a [Peer]. On failure it closes conn.
+func (s *Server) DialConn(ctx context.Context, conn net.Conn) (*Peer, error) {
+	if !s.trackConn(conn) {
+		conn.Close()
+		return nil, ErrServerClosed
+	}
+	defer s.untrack(conn)
+	done := s.handshakeDeadline(ctx, conn)
+	br := bufio.NewReaderSize(conn, 64<<10)
+	remoteMax, err := s.dialHello(br, conn)
+	done()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s.adopt(conn, br, s.cfg.codec, true, remoteMax)
+}
+
+func (s *Server) dialHello(br *bufio.Reader, conn net.Conn) (uint32, error) {
+	hello := wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: s.cfg.maxFrameSize, Codec: s.cfg.codec.Name()})
+	if _, err := conn.Write(hello); err != nil {
+		return 0, newErr(ErrHandshake, err, "handshake: writing hello: %v", err)
+	}
+	w, err := wire.ReadWelcome(br)
+	if err != nil {
+		return 0, newErr(ErrHandshake, err, "handshake: reading welcome: %v", err)
+	}
+	switch {
+	case w.Status == wire.StatusUnavailable && w.Message == "shutting down":
+		return 0, newErr(ErrShuttingDown, nil, "handshake: the other side is shutting down")
+	case w.Status != wire.StatusOK:
+		return 0, newErr(ErrHandshake, nil, "handshake refused: %s: %s", w.Status, w.Message)
+	case w.Version != wire.Version:
+		return 0, newErr(ErrHandshake, nil, "handshake: the other side speaks protocol version %d, this side %d", w.Version, wire.Version)
+	case w.MaxFrameSize < 1<<10:
+		return 0, newErr(ErrHandshake, nil, "handshake: the other side's max frame size %d is below the 1 KiB minimum", w.MaxFrameSize)
+	}
+	return w.MaxFrameSize, nil
+}
+
+// Dial connects to addr as a client that exposes no objects of its own; it is
+// NewServer(opts...) followed by [Server.Dial]. Closing the returned peer releases all.
+func Dial(ctx context.Context, addr string, opts ...Option) (*Peer, error) {
+	s, err := NewServer(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return s.Dial(ctx, addr)
+}
+
+// Peers returns the connections currently established, accepted or dialed.
+func (s *Server) Peers() []*Peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Peer, 0, len(s.peers))
+	for p := range s.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// beginClose stops accepting and returns the peers to end.
+func (s *Server) beginClose() []*Peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	out := make([]*Peer, 0, len(s.peers))
+	for p := range s.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Shutdown stops accepting connections, tells every peer it is going away (their new calls
+// fail fast with [ErrShuttingDown]), lets calls in progress finish until ctx ends, then
+// closes everything. It returns ctx's error if ctx ended first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	peers := s.beginClose()
+	errs := make(chan error, len(peers))
+	for _, p := range peers {
+		go func() { errs <- p.Shutdown(ctx) }()
+	}
+	var err error
+	for range peers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	s.finishClose()
+	return err
+}
+
+// Close stops accepting, closes every connection at once and stops the server's goroutines.
+func (s *Server) Close() error {
+	for _, p := range s.beginClose() {
+		p.Close()
+	}
+	s.finishClose()
+	return nil
+}
+
+func (s *Server) finishClose() {
+	s.handshake.Wait()
+	// Peers adopted while the first ones closed are refused by adopt; close any stragglers.
+	for _, p := range s.Peers() {
+		p.Close()
+	}
+	s.mu.Lock()
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	s.mu.Unlock()
+	s.workers.Wait()
+}
