@@ -18,8 +18,15 @@ type Call struct {
 
 	peer *Peer
 	id   uint64
-	done chan struct{}
+	done chan struct{} // closed on completion; for a blocking call, receives one value
 	err  error
+	args []any // the arguments, until the call frame is written
+
+	// A blocking Call's record is recycled: it is never handed to the caller.
+	blocking  bool
+	waitTimer *time.Timer // the default timeout of a blocking call, reused
+	one       [1]any      // the result pointer as the codec's list
+	argBuf    [6]any      // room for args, so the caller's variadic slice stays on its stack
 
 	mu        sync.Mutex
 	finished  bool
@@ -71,6 +78,10 @@ func (c *Call) Cancel() {
 // goroutine that removed the call from the pending map calls it).
 func (c *Call) finish(err error) {
 	c.err = err
+	if c.blocking {
+		c.done <- struct{}{}
+		return
+	}
 	c.mu.Lock()
 	c.finished = true
 	fns := c.callbacks
@@ -98,27 +109,51 @@ func (c *Call) finish(err error) {
 // arrives, ctx ends (the other side's handler is then cancelled), or the connection is lost.
 // If ctx has no deadline, the default timeout applies (see [WithDefaultTimeout]).
 func (p *Peer) Call(ctx context.Context, method string, result any, args ...any) error {
-	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
-	timeout, err := p.start(ctx, c, args)
-	if err != nil {
-		return err
+	c := blockingCalls.Get().(*Call)
+	c.Method, c.Result, c.peer = method, result, p
+	c.setArgs(args)
+	timeout, err := p.start(ctx, c)
+	if err == nil {
+		var expired <-chan time.Time
+		if timeout == 0 && p.cfg.defaultTimeout > 0 {
+			if c.waitTimer == nil {
+				c.waitTimer = time.NewTimer(p.cfg.defaultTimeout)
+			} else {
+				c.waitTimer.Reset(p.cfg.defaultTimeout)
+			}
+			expired = c.waitTimer.C
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			p.abandon(c, contextError(ctx, method))
+			<-c.done // from abandon, or from a result that won the race
+		case <-expired:
+			p.abandon(c, timeoutError(method, p.cfg.defaultTimeout))
+			<-c.done
+		}
+		if expired != nil {
+			c.waitTimer.Stop()
+		}
+		err = c.err
 	}
-	var expired <-chan time.Time
-	if timeout == 0 && p.cfg.defaultTimeout > 0 {
-		t := time.NewTimer(p.cfg.defaultTimeout)
-		defer t.Stop()
-		expired = t.C
+	timer := c.waitTimer
+	*c = Call{done: c.done, blocking: true, waitTimer: timer}
+	blockingCalls.Put(c)
+	return err
+}
+
+var blockingCalls = sync.Pool{New: func() any {
+	return &Call{done: make(chan struct{}, 1), blocking: true}
+}}
+
+// setArgs copies args into the call, so that the caller's variadic slice need not escape.
+func (c *Call) setArgs(args []any) {
+	if len(args) <= len(c.argBuf) {
+		c.args = c.argBuf[:copy(c.argBuf[:], args)]
+		return
 	}
-	select {
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		p.abandon(c, contextError(ctx, method))
-	case <-expired:
-		p.abandon(c, timeoutError(method, p.cfg.defaultTimeout))
-	}
-	<-c.done // abandon lost the race to a result: it is being decoded now
-	return c.err
+	c.args = append([]any(nil), args...)
 }
 
 // Go starts a call like [Peer.Call] and returns at once. The call's Done channel is closed
@@ -126,7 +161,8 @@ func (p *Peer) Call(ctx context.Context, method string, result any, args ...any)
 // closed connection, are reported by the returned call, never by a panic.
 func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *Call {
 	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
-	timeout, err := p.start(ctx, c, args)
+	c.setArgs(args)
+	timeout, err := p.start(ctx, c)
 	if err != nil {
 		c.finish(err)
 		return c
@@ -177,7 +213,7 @@ func (p *Peer) checkStart(ctx context.Context, method string) (time.Duration, er
 }
 
 // start registers c as pending, then writes its call frame. It returns the timeout sent.
-func (p *Peer) start(ctx context.Context, c *Call, args []any) (time.Duration, error) {
+func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 	timeout, err := p.checkStart(ctx, c.Method)
 	if err != nil {
 		return 0, err
@@ -194,14 +230,22 @@ func (p *Peer) start(ctx context.Context, c *Call, args []any) (time.Duration, e
 	c.id = p.nextID.Add(2) - 2
 	p.pending[c.id] = c
 	p.mu.Unlock()
-	if err := p.writeCall(ctx, wire.KindCall, c.id, sent, c.Method, args); err != nil {
+	err = p.writeCall(ctx, wire.KindCall, c.id, sent, c.Method, c.args)
+	clear(c.argBuf[:])
+	c.args = nil
+	if err != nil {
 		p.mu.Lock()
-		if p.pending != nil {
+		_, mine := p.pending[c.id]
+		if mine {
 			delete(p.pending, c.id)
 			p.signalDrainedLocked()
 		}
 		p.mu.Unlock()
-		return 0, err
+		if mine {
+			return 0, err
+		}
+		// The connection ended meanwhile and its end claimed the call: it completes the
+		// call with the connection's error, so report the call as started.
 	}
 	return timeout, nil
 }

@@ -82,14 +82,14 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	} else {
 		p.nextID.Store(2)
 	}
-	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize))
+	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize), func(err error) {
+		p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
+	})
 	p.ctx, p.cancel = context.WithCancel(context.WithValue(context.Background(), peerKey{}, p))
 	p.loops.Add(2)
 	go func() {
 		defer p.loops.Done()
-		p.w.loop(func(err error) {
-			p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
-		})
+		p.w.loop()
 	}()
 	go func() {
 		defer p.loops.Done()
@@ -209,16 +209,21 @@ func (p *Peer) terminate(why *Error, flush bool) {
 }
 
 // readLoop reads and dispatches frames until the connection fails or breaks the protocol.
+// Frame buffers are recycled once dispatched, unless a call keeps its buffer until its
+// handler has decoded the arguments.
 func (p *Peer) readLoop(br *bufio.Reader) {
 	var hdr [wire.LengthSize]byte
 	for {
 		n, err := wire.ReadLength(br, &hdr, p.cfg.maxFrameSize)
 		if err == nil {
-			buf := make([]byte, n)
-			if _, err = io.ReadFull(br, buf); err == nil {
+			bp := getBuf(n)
+			if _, err = io.ReadFull(br, *bp); err == nil {
 				var f wire.Frame
-				if f, err = wire.Parse(buf, nil); err == nil {
-					err = p.dispatch(&f)
+				if f, err = wire.Parse(*bp, nil); err == nil {
+					var kept bool
+					if kept, err = p.dispatch(&f, bp); !kept {
+						putBuf(bp)
+					}
 				}
 			}
 		}
@@ -246,10 +251,11 @@ func (p *Peer) readError(err error) *Error {
 	return newErr(ErrConnectionLost, err, "connection lost: %v", err)
 }
 
-func (p *Peer) dispatch(f *wire.Frame) error {
+// dispatch acts on one frame. It reports whether it kept buf, which then belongs to a job.
+func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 	switch f.Kind {
 	case wire.KindCall, wire.KindNotify:
-		return p.accept(f)
+		return p.accept(f, buf)
 	case wire.KindReply, wire.KindError:
 		p.complete(f)
 	case wire.KindCancel:
@@ -261,7 +267,7 @@ func (p *Peer) dispatch(f *wire.Frame) error {
 		}
 	case wire.KindPing:
 		if dst, err := p.w.begin(); err == nil {
-			p.w.commit(wire.AppendPing(dst, wire.KindPong, f.PingData))
+			p.w.commitAsync(wire.AppendPing(dst, wire.KindPong, f.PingData))
 		}
 	case wire.KindPong:
 	case wire.KindGoAway:
@@ -270,7 +276,7 @@ func (p *Peer) dispatch(f *wire.Frame) error {
 		p.signalDrainedLocked()
 		p.mu.Unlock()
 	}
-	return nil
+	return false, nil
 }
 
 // job is one accepted incoming call or notification, waiting to run or running.
@@ -282,20 +288,25 @@ type job struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	payload []byte
+	buf     *[]byte // the frame buffer payload points into, recycled when the job ends
+	args    argsDecoder
 }
 
-// accept admits an incoming call or notification and starts or queues it.
-func (p *Peer) accept(f *wire.Frame) error {
+var jobPool = sync.Pool{New: func() any { return new(job) }}
+
+// accept admits an incoming call or notification and starts or queues it. It reports
+// whether the job took buf.
+func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	notify := f.Kind == wire.KindNotify
 	if !notify && (f.ID == 0 || (f.ID%2 == 1) == p.dialer) {
-		return newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
+		return false, newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
 	}
 	svc, m, lookupErr := p.srv.lookup(f.Method)
 	p.mu.Lock()
 	if !notify {
 		if _, dup := p.serving[f.ID]; dup {
 			p.mu.Unlock()
-			return newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
+			return false, newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
 		}
 	}
 	var refuse error
@@ -312,11 +323,12 @@ func (p *Peer) accept(f *wire.Frame) error {
 		if notify {
 			p.log.Debug("tandem: notification dropped", "method", string(f.Method), "err", refuse)
 		} else {
-			p.sendError(f.ID, refuse)
+			p.sendErrorAsync(f.ID, refuse)
 		}
-		return nil
+		return false, nil
 	}
-	j := &job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload}
+	j := jobPool.Get().(*job)
+	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
 	j.ctx, j.cancel = p.handlerContext(f)
 	p.active++
 	if !notify {
@@ -327,7 +339,7 @@ func (p *Peer) accept(f *wire.Frame) error {
 
 	if svc.mode == Concurrent {
 		go p.run(j)
-		return nil
+		return true, nil
 	}
 	select {
 	case svc.queue <- j:
@@ -337,10 +349,10 @@ func (p *Peer) accept(f *wire.Frame) error {
 	default:
 		p.finishJob(j)
 		if !notify {
-			p.sendError(f.ID, newErr(ErrOverloaded, nil, "%s: the service's queue is full", m.full))
+			p.sendErrorAsync(f.ID, newErr(ErrOverloaded, nil, "%s: the service's queue is full", m.full))
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // handlerContext builds the context a handler runs with: the peer, the caller's metadata,
@@ -386,6 +398,7 @@ func (p *Peer) run(j *job) {
 	p.sendReply(j.id, j.method, res)
 }
 
+// finishJob releases what a job held and recycles it.
 func (p *Peer) finishJob(j *job) {
 	j.cancel()
 	p.mu.Lock()
@@ -395,6 +408,9 @@ func (p *Peer) finishJob(j *job) {
 	p.active--
 	p.signalDrainedLocked()
 	p.mu.Unlock()
+	putBuf(j.buf)
+	*j = job{}
+	jobPool.Put(j)
 }
 
 // invoke runs the handler, turning a panic into an error.
@@ -405,7 +421,8 @@ func (p *Peer) invoke(j *job) (res any, err error) {
 			res, err = nil, newErr(ErrHandlerPanic, nil, "%s: handler panicked: %v", j.method.full, r)
 		}
 	}()
-	return j.method.Invoke(j.ctx, &argsDecoder{codec: p.codec, payload: j.payload, m: j.method})
+	j.args = argsDecoder{codec: p.codec, payload: j.payload, m: j.method}
+	return j.method.Invoke(j.ctx, &j.args)
 }
 
 // argsDecoder is the [Args] handed to a method.
@@ -457,6 +474,13 @@ func (p *Peer) sendReply(id uint64, m *boundMethod, res any) {
 func (p *Peer) sendError(id uint64, err error) {
 	if dst, werr := p.w.begin(); werr == nil {
 		p.w.commit(appendErrorFrame(dst, id, toWireError(err)))
+	}
+}
+
+// sendErrorAsync is sendError for the reading goroutine, which must never write.
+func (p *Peer) sendErrorAsync(id uint64, err error) {
+	if dst, werr := p.w.begin(); werr == nil {
+		p.w.commitAsync(appendErrorFrame(dst, id, toWireError(err)))
 	}
 }
 
@@ -514,13 +538,13 @@ func (p *Peer) complete(f *wire.Frame) {
 }
 
 func (p *Peer) decodeResult(c *Call, payload []byte) error {
-	var one [1]any
-	ptrs := one[:0]
+	ptrs := c.one[:0]
 	if c.Result != nil {
-		one[0] = c.Result
-		ptrs = one[:]
+		c.one[0] = c.Result
+		ptrs = c.one[:]
 	}
 	n, err := p.codec.DecodeList(payload, ptrs)
+	c.one[0] = nil
 	if err != nil {
 		return newErr(ErrBadArguments, err, "%s: cannot decode result: %v", c.Method, err)
 	}

@@ -238,16 +238,24 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors and the like: back off and retry, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.cfg.logger.Warn("tandem: accept failed; retrying", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
-		s.handshake.Add(1)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			conn.Close()
+			return ErrServerClosed
+		}
+		s.handshake.Add(1) // under mu, so never concurrent with finishClose's Wait
+		s.mu.Unlock()
 		go func() {
 			defer s.handshake.Done()
 			if _, err := s.ServeConn(context.Background(), conn); err != nil {

@@ -5,31 +5,38 @@ import (
 	"sync"
 )
 
-// writer coalesces the frames of every goroutine using a connection into few writes. Senders
-// append encoded frames to one buffer under mu (begin/commit); a single goroutine swaps the
-// buffer out and writes it whole, so a burst of small calls costs one syscall.
+// writer coalesces the frames of every goroutine using a connection into few writes.
+// Senders append encoded frames to one buffer under mu (begin, then commit or
+// commitAsync). A sender that commits while no write is in progress writes the buffer itself,
+// saving a goroutine hand-off on the common path; one that commits during a write leaves its
+// frame for the writer in progress, so a burst of small calls costs one syscall. The
+// connection's reader only uses commitAsync, and a background goroutine writes for it: a
+// reader that wrote could deadlock against a peer whose reader is writing too.
 type writer struct {
 	conn  net.Conn
-	limit int // buffered bytes beyond which senders wait for the writer
+	limit int // buffered bytes beyond which senders wait
+	onErr func(error)
 
-	mu    sync.Mutex
-	space sync.Cond // signalled when the buffer is swapped out or the writer stops
-	buf   []byte
-	err   error // set once: no more frames are accepted
+	mu      sync.Mutex
+	space   sync.Cond // signalled when the buffer is taken or the writer stops
+	buf     []byte    // frames waiting to be written
+	spare   []byte    // the previous buffer, reused
+	writing bool      // a goroutine is writing; it holds no lock meanwhile
+	err     error     // set once: no more frames are accepted
 
-	wake   chan struct{} // a frame was committed
+	wake   chan struct{} // there is work for the background goroutine
 	quit   chan struct{} // stop at once, dropping buffered frames
-	exited chan struct{} // the loop returned
+	exited chan struct{} // the background goroutine returned
 }
 
-func newWriter(conn net.Conn, limit int) *writer {
-	w := &writer{conn: conn, limit: limit, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+func newWriter(conn net.Conn, limit int, onErr func(error)) *writer {
+	w := &writer{conn: conn, limit: limit, onErr: onErr, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
 	return w
 }
 
 // begin locks the buffer for appending and returns it, or the writer's terminal error. On
-// success the caller must call commit, with the buffer extended or as it was.
+// success the caller must call commit or commitAsync, with the buffer extended or as it was.
 func (w *writer) begin() ([]byte, error) {
 	w.mu.Lock()
 	for w.err == nil && len(w.buf) >= w.limit {
@@ -43,20 +50,65 @@ func (w *writer) begin() ([]byte, error) {
 	return w.buf, nil
 }
 
-// commit stores the extended buffer, unlocks it and wakes the loop.
+// commit stores the extended buffer and unlocks it, writing it out on the calling
+// goroutine if no write is in progress.
 func (w *writer) commit(b []byte) {
 	w.buf = b
+	if w.writing || len(w.buf) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	err := w.flushLocked()
+	more := len(w.buf) > 0 || w.err != nil
 	w.mu.Unlock()
+	if err != nil {
+		w.onErr(err)
+		return
+	}
+	if more {
+		w.signal()
+	}
+}
+
+// commitAsync stores the extended buffer, unlocks it and leaves the writing to the
+// background goroutine.
+func (w *writer) commitAsync(b []byte) {
+	w.buf = b
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// loop writes out committed frames until stop or a write error, which it reports to onErr.
-func (w *writer) loop(onErr func(error)) {
+// flushLocked writes out the buffer. It is called with mu held and no write in progress,
+// releases mu during the write, and returns with mu held.
+func (w *writer) flushLocked() error {
+	w.writing = true
+	out := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.mu.Unlock()
+	w.space.Broadcast()
+	_, err := w.conn.Write(out)
+	w.mu.Lock()
+	w.writing = false
+	if cap(out) <= 1<<20 { // don't pin a buffer grown by one large frame
+		w.spare = out[:0]
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
+// loop writes for commitAsync and finishes a graceful stop. It returns on quit, on a write
+// error (reported to onErr), or once stopped with nothing left to write.
+func (w *writer) loop() {
 	defer close(w.exited)
-	var spare []byte
 	for {
 		select {
 		case <-w.wake:
@@ -64,29 +116,27 @@ func (w *writer) loop(onErr func(error)) {
 			return
 		}
 		w.mu.Lock()
-		out := w.buf
-		w.buf = spare[:0]
-		stopping := w.err != nil
-		w.mu.Unlock()
-		w.space.Broadcast()
-		if len(out) > 0 {
-			if _, err := w.conn.Write(out); err != nil {
-				onErr(err)
-				return
+		var err error
+		if !w.writing && len(w.buf) > 0 {
+			err = w.flushLocked()
+			if len(w.buf) > 0 {
+				w.signal()
 			}
 		}
-		if cap(out) > 1<<20 {
-			out = nil // don't pin a buffer grown by one large frame
+		done := w.err != nil && !w.writing && len(w.buf) == 0
+		w.mu.Unlock()
+		if err != nil {
+			w.onErr(err)
+			return
 		}
-		spare = out[:0]
-		if stopping {
+		if done {
 			return
 		}
 	}
 }
 
-// stop makes every later begin fail with err. With flush, the loop writes out what is
-// buffered before it returns; without, it returns at once.
+// stop makes every later begin fail with err. With flush, the background goroutine writes
+// out what is buffered before it returns; without, it returns at once.
 func (w *writer) stop(err error, flush bool) {
 	w.mu.Lock()
 	if w.err == nil {
@@ -95,10 +145,7 @@ func (w *writer) stop(err error, flush bool) {
 	w.mu.Unlock()
 	w.space.Broadcast()
 	if flush {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.signal()
 		return
 	}
 	close(w.quit)
