@@ -16,5 +16,6 @@ type Codec interface {
 	// When n == len(ptrs) it decodes element i into ptrs[i], a non-nil pointer, or skips it
 	// when ptrs[i] is nil. When n != len(ptrs) it decodes nothing and returns n with a nil
 	// error, so the caller can report the count mismatch. Trailing bytes are an error.
+	// Decoded values must not alias src: tandem reuses the buffer afterwards.
 	DecodeList(src []byte, ptrs []any) (n int, err error)
 }

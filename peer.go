@@ -33,19 +33,17 @@ type Peer struct {
 	log       *slog.Logger
 	w         *writer
 
-	ctx    context.Context // parent of every handler's context; ends when the peer closes
-	cancel context.CancelFunc
-
 	nextID atomic.Uint64
 
 	mu              sync.Mutex
-	pending         map[uint64]*Call              // outgoing calls awaiting a result; nil once closed
-	serving         map[uint64]context.CancelFunc // incoming calls in progress
-	active          int                           // incoming calls and notifications in progress
-	lastAccepted    uint64                        // highest incoming call id accepted
-	goingAway       bool                          // we sent going-away: refuse new calls
-	remoteGoingAway bool                          // the other side did: fail new calls fast
-	drained         chan struct{}                 // signalled when active and pending reach zero
+	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
+	serving         map[uint64]*callCtx   // incoming calls in progress, by id
+	notifying       map[*callCtx]struct{} // incoming notifications in progress
+	active          int                   // incoming calls and notifications in progress
+	lastAccepted    uint64                // highest incoming call id accepted
+	goingAway       bool                  // we sent going-away: refuse new calls
+	remoteGoingAway bool                  // the other side did: fail new calls fast
+	drained         chan struct{}         // signalled when active and pending reach zero
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -72,7 +70,8 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		remoteMax: int(remoteMax),
 		log:       s.cfg.logger.With("remote", conn.RemoteAddr().String()),
 		pending:   make(map[uint64]*Call),
-		serving:   make(map[uint64]context.CancelFunc),
+		serving:   make(map[uint64]*callCtx),
+		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -85,7 +84,6 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize), func(err error) {
 		p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
 	})
-	p.ctx, p.cancel = context.WithCancel(context.WithValue(context.Background(), peerKey{}, p))
 	p.loops.Add(2)
 	go func() {
 		defer p.loops.Done()
@@ -186,6 +184,13 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		p.err = why
 		pending := p.pending
 		p.pending = nil
+		serving := make([]*callCtx, 0, len(p.serving)+len(p.notifying))
+		for _, c := range p.serving {
+			serving = append(serving, c)
+		}
+		for c := range p.notifying {
+			serving = append(serving, c)
+		}
 		p.mu.Unlock()
 		// Stop the writer before cancelling handlers, so that their now-pointless error
 		// replies are never sent.
@@ -195,7 +200,9 @@ func (p *Peer) terminate(why *Error, flush bool) {
 			<-p.w.exited
 		}
 		_ = p.conn.Close()
-		p.cancel()
+		for _, c := range serving {
+			c.end(context.Canceled)
+		}
 		lost := ErrConnectionLost
 		if why.reason == reasonClosed {
 			lost = ErrClosed
@@ -260,10 +267,10 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 		p.complete(f)
 	case wire.KindCancel:
 		p.mu.Lock()
-		cancel := p.serving[f.ID]
+		c := p.serving[f.ID]
 		p.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if c != nil {
+			c.end(context.Canceled)
 		}
 	case wire.KindPing:
 		if dst, err := p.w.begin(); err == nil {
@@ -285,11 +292,11 @@ type job struct {
 	id      uint64
 	notify  bool
 	method  *boundMethod
-	ctx     context.Context
-	cancel  context.CancelFunc
+	ctx     *callCtx
 	payload []byte
 	buf     *[]byte // the frame buffer payload points into, recycled when the job ends
 	args    argsDecoder
+	one     [1]any // the result as the codec's list
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -311,6 +318,9 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	}
 	var refuse error
 	switch {
+	case p.pending == nil:
+		p.mu.Unlock()
+		return false, nil // closing: nothing more will be served
 	case p.goingAway:
 		refuse = newErr(ErrShuttingDown, nil, "%s: peer is shutting down", f.Method)
 	case lookupErr != nil:
@@ -329,10 +339,12 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	}
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
-	j.ctx, j.cancel = p.handlerContext(f)
+	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout)
 	p.active++
-	if !notify {
-		p.serving[f.ID] = j.cancel
+	if notify {
+		p.notifying[j.ctx] = struct{}{}
+	} else {
+		p.serving[f.ID] = j.ctx
 		p.lastAccepted = max(p.lastAccepted, f.ID)
 	}
 	p.mu.Unlock()
@@ -355,21 +367,16 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	return true, nil
 }
 
-// handlerContext builds the context a handler runs with: the peer, the caller's metadata,
-// and the caller's remaining time.
-func (p *Peer) handlerContext(f *wire.Frame) (context.Context, context.CancelFunc) {
-	ctx := p.ctx
-	if len(f.Meta) > 0 {
-		md := make(Metadata, len(f.Meta))
-		for _, m := range f.Meta {
-			md[m.Key] = m.Value
-		}
-		ctx = context.WithValue(ctx, incomingKey{}, md)
+// incomingMetadata copies a call's metadata out of its frame.
+func incomingMetadata(f *wire.Frame) Metadata {
+	if len(f.Meta) == 0 {
+		return nil
 	}
-	if f.Timeout > 0 {
-		return context.WithTimeout(ctx, f.Timeout)
+	md := make(Metadata, len(f.Meta))
+	for _, m := range f.Meta {
+		md[m.Key] = m.Value
 	}
-	return context.WithCancel(ctx)
+	return md
 }
 
 // run executes a job on the calling goroutine and sends its result.
@@ -395,14 +402,16 @@ func (p *Peer) run(j *job) {
 		p.sendError(j.id, err)
 		return
 	}
-	p.sendReply(j.id, j.method, res)
+	p.sendReply(j, res)
 }
 
 // finishJob releases what a job held and recycles it.
 func (p *Peer) finishJob(j *job) {
-	j.cancel()
+	j.ctx.end(context.Canceled)
 	p.mu.Lock()
-	if !j.notify {
+	if j.notify {
+		delete(p.notifying, j.ctx)
+	} else {
 		delete(p.serving, j.id)
 	}
 	p.active--
@@ -443,21 +452,22 @@ func (a *argsDecoder) Decode(ptrs ...any) error {
 	return nil
 }
 
-// sendReply encodes a result straight into the write buffer.
-func (p *Peer) sendReply(id uint64, m *boundMethod, res any) {
+// sendReply encodes a job's result straight into the write buffer.
+func (p *Peer) sendReply(j *job, res any) {
 	dst, err := p.w.begin()
 	if err != nil {
 		return
 	}
+	m := j.method
 	start := len(dst)
-	dst = wire.AppendHeader(dst, wire.KindReply, 0, id, 0)
-	var one [1]any
-	vals := one[:0]
+	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
+	vals := j.one[:0]
 	if m.HasResult {
-		one[0] = res
-		vals = one[:]
+		j.one[0] = res
+		vals = j.one[:]
 	}
 	out, err := appendList(p.codec, dst, vals)
+	j.one[0] = nil
 	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {
 		err = newErr(ErrFrameTooLarge, nil, "%s: result of %d bytes exceeds the caller's frame limit of %d", m.full, len(out)-start, p.remoteMax)
 	}
@@ -465,7 +475,7 @@ func (p *Peer) sendReply(id uint64, m *boundMethod, res any) {
 		if !errors.Is(err, ErrFrameTooLarge) {
 			err = Errorf(CodeInternal, "%s: cannot encode result: %v", m.full, err)
 		}
-		p.w.commit(appendErrorFrame(dst[:start], id, toWireError(err)))
+		p.w.commit(appendErrorFrame(dst[:start], j.id, toWireError(err)))
 		return
 	}
 	p.w.commit(wire.FinishFrame(out, start))

@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Method describes one remotely callable method without reflection. [Server.Register] builds
@@ -123,7 +124,7 @@ func reflectMethods(obj any) (methods []Method, skipped []string) {
 		if !m.IsExported() {
 			continue
 		}
-		desc, why := reflectMethod(v.Method(i), m)
+		desc, why := reflectMethod(v, m)
 		if why != "" {
 			skipped = append(skipped, m.Name+": "+why)
 			continue
@@ -133,8 +134,8 @@ func reflectMethods(obj any) (methods []Method, skipped []string) {
 	return methods, skipped
 }
 
-func reflectMethod(fn reflect.Value, m reflect.Method) (Method, string) {
-	ft := fn.Type()
+func reflectMethod(rcvr reflect.Value, m reflect.Method) (Method, string) {
+	ft := rcvr.Method(m.Index).Type() // the signature without the receiver
 	hasCtx := ft.NumIn() > 0 && ft.In(0) == typeContext
 	first := 0
 	if hasCtx {
@@ -174,7 +175,7 @@ func reflectMethod(fn reflect.Value, m reflect.Method) (Method, string) {
 		}
 	}
 	sig := signature(ft, hasCtx)
-	inv := &reflectInvoker{fn: fn, hasCtx: hasCtx, argTypes: argTypes, hasResult: hasResult, hasErr: hasErr, name: m.Name, sig: sig}
+	inv := &reflectInvoker{fn: m.Func, rcvr: rcvr, variadic: ft.IsVariadic(), hasCtx: hasCtx, argTypes: argTypes, hasResult: hasResult, hasErr: hasErr}
 	return Method{Name: m.Name, Signature: sig, NumArgs: len(argTypes), HasResult: hasResult, Invoke: inv.invoke}, ""
 }
 
@@ -219,35 +220,67 @@ func signature(ft reflect.Type, hasCtx bool) string {
 	return b.String()
 }
 
+// reflectInvoker calls one method through reflection. Its argument frames (the
+// reflect.Values passed to Call and the pointers the codec decodes into) are recycled, and
+// zeroed before reuse so no call sees another's arguments.
 type reflectInvoker struct {
-	fn        reflect.Value
+	fn        reflect.Value // the method's function; the receiver is its first argument
+	rcvr      reflect.Value
+	variadic  bool
 	hasCtx    bool
 	argTypes  []reflect.Type
 	hasResult bool
 	hasErr    bool
-	name      string
-	sig       string
+	frames    sync.Pool // of *reflectFrame
+}
+
+type reflectFrame struct {
+	in   []reflect.Value // receiver, [ctx], arguments
+	ptrs []any           // pointers to the arguments in in
+	ctx  context.Context // in[1] refers to this field when the method takes a context
+}
+
+func (r *reflectInvoker) frame() *reflectFrame {
+	if f, ok := r.frames.Get().(*reflectFrame); ok {
+		return f
+	}
+	f := &reflectFrame{in: make([]reflect.Value, 0, len(r.argTypes)+2), ptrs: make([]any, len(r.argTypes))}
+	f.in = append(f.in, r.rcvr)
+	if r.hasCtx {
+		f.in = append(f.in, reflect.ValueOf(&f.ctx).Elem())
+	}
+	for i, t := range r.argTypes {
+		p := reflect.New(t)
+		f.ptrs[i] = p.Interface()
+		f.in = append(f.in, p.Elem())
+	}
+	return f
+}
+
+func (r *reflectInvoker) release(f *reflectFrame) {
+	args := f.in[1:]
+	if r.hasCtx {
+		f.ctx = nil
+		args = args[1:]
+	}
+	for _, a := range args {
+		a.SetZero()
+	}
+	r.frames.Put(f)
 }
 
 func (r *reflectInvoker) invoke(ctx context.Context, args Args) (any, error) {
-	in := make([]reflect.Value, 0, len(r.argTypes)+1)
-	if r.hasCtx {
-		in = append(in, reflect.ValueOf(ctx))
-	}
-	ptrs := make([]any, len(r.argTypes))
-	for i, t := range r.argTypes {
-		p := reflect.New(t)
-		ptrs[i] = p.Interface()
-		in = append(in, p.Elem())
-	}
-	if err := args.Decode(ptrs...); err != nil {
+	f := r.frame()
+	defer r.release(f)
+	f.ctx = ctx
+	if err := args.Decode(f.ptrs...); err != nil {
 		return nil, err
 	}
 	var out []reflect.Value
-	if r.fn.Type().IsVariadic() {
-		out = r.fn.CallSlice(in)
+	if r.variadic {
+		out = r.fn.CallSlice(f.in)
 	} else {
-		out = r.fn.Call(in)
+		out = r.fn.Call(f.in)
 	}
 	var res any
 	var err error

@@ -1,0 +1,139 @@
+package tandem
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// callCtx is the context an incoming call's handler runs with. It carries the calling peer
+// and metadata, ends at the caller's deadline, on a cancel frame, when the connection ends,
+// or when the handler returns. It is one allocation: its Done channel and deadline timer
+// are made only if someone waits on it (Done, AfterFunc, or a derived context).
+type callCtx struct {
+	peer     *Peer
+	md       Metadata
+	deadline time.Time // zero: none
+
+	mu     sync.Mutex
+	done   chan struct{}
+	err    error
+	timer  *time.Timer
+	afters map[*afterFunc]struct{}
+}
+
+type afterFunc struct{ f func() }
+
+var _ context.Context = (*callCtx)(nil)
+
+func newCallCtx(p *Peer, md Metadata, timeout time.Duration) *callCtx {
+	c := &callCtx{peer: p, md: md}
+	if timeout > 0 {
+		c.deadline = time.Now().Add(timeout)
+	}
+	return c
+}
+
+// Deadline returns the caller's deadline, if it sent one.
+func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+// Value returns the calling peer and incoming metadata; there are no other values.
+func (c *callCtx) Value(key any) any {
+	switch key.(type) {
+	case peerKey:
+		return c.peer
+	case incomingKey:
+		if c.md != nil {
+			return c.md
+		}
+	}
+	return nil
+}
+
+// Done returns a channel closed when the context ends.
+func (c *callCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchLocked()
+	return c.done
+}
+
+// Err returns context.DeadlineExceeded or context.Canceled once the context has ended.
+func (c *callCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		c.endLocked(context.DeadlineExceeded)
+	}
+	return c.err
+}
+
+// AfterFunc arranges for f to run on its own goroutine when the context ends; the context
+// package uses it for contexts derived from this one, so they need no watching goroutine.
+func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchLocked()
+	a := &afterFunc{f: f}
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	if c.afters == nil {
+		c.afters = make(map[*afterFunc]struct{})
+	}
+	c.afters[a] = struct{}{}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.afters[a]
+		delete(c.afters, a)
+		return ok
+	}
+}
+
+// watchLocked makes the Done channel and arms the deadline timer, once.
+func (c *callCtx) watchLocked() {
+	if c.done != nil {
+		return
+	}
+	c.done = make(chan struct{})
+	if c.err != nil {
+		close(c.done)
+		return
+	}
+	if !c.deadline.IsZero() {
+		d := time.Until(c.deadline)
+		if d <= 0 {
+			c.endLocked(context.DeadlineExceeded)
+			return
+		}
+		c.timer = time.AfterFunc(d, func() { c.end(context.DeadlineExceeded) })
+	}
+}
+
+func (c *callCtx) end(err error) {
+	c.mu.Lock()
+	c.endLocked(err)
+	c.mu.Unlock()
+}
+
+func (c *callCtx) endLocked(err error) {
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	for a := range c.afters {
+		go a.f()
+	}
+	c.afters = nil
+}
+
+// String describes the context, as the context package's own types do.
+func (c *callCtx) String() string { return "tandem.callContext" }
