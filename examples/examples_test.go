@@ -205,7 +205,7 @@ func TestChat(t *testing.T) {
 		t.Errorf("second bob: %v, stderr %q; want the name refused", err, carol.stderr.String())
 	}
 
-	// bob's lines reach alice through her own Client.Receive, in order; then bob leaves.
+	// bob's lines reach alice through her own Member.Receive, in order; then bob leaves.
 	io.WriteString(bob.stdin, "hello alice\nhow are you?\n")
 	alice.expectLine(t, "bob: hello alice")
 	alice.expectLine(t, "bob: how are you?")

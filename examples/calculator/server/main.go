@@ -1,4 +1,5 @@
-// Command server serves the calculator example's [calc.Service] until interrupted.
+// Command server serves the calculator example's [calc.Service] until interrupted, through
+// the generated, reflection-free [calc.RegisterCalculator].
 //
 //	go run ./examples/calculator/server -addr tcp://127.0.0.1:9000
 package main
@@ -33,7 +34,7 @@ func run(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.RegisterName(calc.Name, calc.Service{}); err != nil {
+	if err := calc.RegisterCalculator(srv, &calc.Service{}); err != nil {
 		return err
 	}
 	ln, err := tandem.Listen(addr)

@@ -1,20 +1,19 @@
 // Package chat is the contract of the chat example. The server exposes a [Room]; every
 // client exposes a [Member] on the same connection, which the room calls to deliver
-// messages: both ends are peers.
+// messages: both ends are peers. The typed clients and server adapters of both interfaces
+// ([NewRoomClient], [RegisterRoom], [NewMemberClient], [RegisterMember]) are generated into
+// room_tandem.go by tandem gen.
 package chat
+
+//go:generate go run github.com/tandem-rpc/tandem/cmd/tandem gen -type Room,Member
 
 import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tandem-rpc/tandem"
-)
-
-// Service names the two sides register their objects under.
-const (
-	RoomName   = "Chat"
-	MemberName = "Client"
 )
 
 // Message is one chat line. From is empty for the room's own announcements.
@@ -37,15 +36,37 @@ type Member interface {
 	Receive(ctx context.Context, msg Message) error
 }
 
-// Server implements [Room]. It remembers each member's connection, learned from
-// [tandem.PeerFromContext], and forgets it when the connection ends. It is safe for
-// concurrent use.
+const (
+	// outboxSize is how many messages a member may fall behind before the room
+	// disconnects it.
+	outboxSize = 64
+	// deliveryTimeout bounds one call of a member's Receive.
+	deliveryTimeout = 5 * time.Second
+)
+
+// Server implements [Room]. It reaches each member through a [Member] client on the
+// member's own connection, learned from [tandem.PeerFromContext], and forgets the member
+// when the connection ends. It is safe for concurrent use.
+//
+// Delivery: every member has an outbox and one goroutine that calls its Receive for each
+// message in turn, with a timeout. Sending only queues, so a slow member never holds up
+// the sender or the other members, and each member still hears messages in the order the
+// room sent them (a goroutine per message would lose that order). A member that lets its
+// outbox fill is disconnected rather than silently losing lines.
 type Server struct {
 	// OnEvent, if set, hears joins and leaves, for the server program to print.
 	OnEvent func(text string)
 
 	mu      sync.Mutex
-	members map[*tandem.Peer]string
+	members map[*tandem.Peer]*member
+}
+
+// member is one joined connection.
+type member struct {
+	name   string
+	peer   *tandem.Peer
+	client Member // the member's own object, at the other end of peer
+	outbox chan Message
 }
 
 var _ Room = (*Server)(nil)
@@ -58,27 +79,25 @@ func (s *Server) Join(ctx context.Context, name string) ([]string, error) {
 	}
 	s.mu.Lock()
 	if s.members == nil {
-		s.members = make(map[*tandem.Peer]string)
+		s.members = make(map[*tandem.Peer]*member)
 	}
 	if old, ok := s.members[peer]; ok {
 		s.mu.Unlock()
-		return nil, tandem.Errorf(tandem.CodeFailedPrecondition, "already joined as %q", old)
+		return nil, tandem.Errorf(tandem.CodeFailedPrecondition, "already joined as %q", old.name)
 	}
 	names := []string{name}
-	for _, n := range s.members {
-		if n == name {
+	for _, m := range s.members {
+		if m.name == name {
 			s.mu.Unlock()
 			return nil, tandem.Errorf(tandem.CodeAlreadyExists, "the name %q is taken", name)
 		}
-		names = append(names, n)
+		names = append(names, m.name)
 	}
-	s.members[peer] = name
+	m := &member{name: name, peer: peer, client: NewMemberClient(peer), outbox: make(chan Message, outboxSize)}
+	s.members[peer] = m
 	s.mu.Unlock()
 
-	go func() {
-		<-peer.Done()
-		s.leave(peer)
-	}()
+	go s.deliver(m)
 	s.event(name + " joined")
 	s.broadcast(peer, Message{Text: name + " joined"})
 	slices.Sort(names)
@@ -89,22 +108,39 @@ func (s *Server) Join(ctx context.Context, name string) ([]string, error) {
 func (s *Server) Send(ctx context.Context, text string) error {
 	peer := tandem.PeerFromContext(ctx)
 	s.mu.Lock()
-	name, ok := s.members[peer]
+	m, ok := s.members[peer]
 	s.mu.Unlock()
 	if !ok {
 		return tandem.NewError(tandem.CodeFailedPrecondition, "join first")
 	}
-	s.broadcast(peer, Message{From: name, Text: text})
+	s.broadcast(peer, Message{From: m.name, Text: text})
 	return nil
 }
 
-func (s *Server) leave(peer *tandem.Peer) {
+// deliver passes m's queued messages to its Receive one at a time, until m's connection
+// ends; then m leaves the room.
+func (s *Server) deliver(m *member) {
+	for {
+		select {
+		case msg := <-m.outbox:
+			ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout)
+			// A failed delivery needs no handling: a member that has gone away is
+			// forgotten below, and one that timed out still gets the next message.
+			_ = m.client.Receive(ctx, msg)
+			cancel()
+		case <-m.peer.Done():
+			s.leave(m)
+			return
+		}
+	}
+}
+
+func (s *Server) leave(m *member) {
 	s.mu.Lock()
-	name := s.members[peer]
-	delete(s.members, peer)
+	delete(s.members, m.peer)
 	s.mu.Unlock()
-	s.event(name + " left")
-	s.broadcast(peer, Message{Text: name + " left"})
+	s.event(m.name + " left")
+	s.broadcast(m.peer, Message{Text: m.name + " left"})
 }
 
 func (s *Server) event(text string) {
@@ -113,39 +149,24 @@ func (s *Server) event(text string) {
 	}
 }
 
-// broadcast calls Receive on every member's own object except the one on from. It
-// notifies (one-way), so a slow member does not hold up the sender.
+// broadcast queues msg for every member except the one on from. It never waits for a
+// member: one whose outbox is full is disconnected.
 func (s *Server) broadcast(from *tandem.Peer, msg Message) {
 	s.mu.Lock()
-	peers := make([]*tandem.Peer, 0, len(s.members))
-	for p := range s.members {
-		if p != from {
-			peers = append(peers, p)
+	var slow []*member
+	for p, m := range s.members {
+		if p == from {
+			continue
+		}
+		select {
+		case m.outbox <- msg:
+		default:
+			slow = append(slow, m)
 		}
 	}
 	s.mu.Unlock()
-	for _, p := range peers {
-		// A member that has gone away is forgotten by leave; its error needs no handling.
-		_ = p.Notify(context.Background(), MemberName+".Receive", msg)
+	for _, m := range slow {
+		// Its deliver goroutine sees the connection end and announces that it left.
+		m.peer.Close()
 	}
-}
-
-// RoomClient is a [Room] whose calls run on the server over peer.
-type RoomClient struct{ peer *tandem.Peer }
-
-var _ Room = RoomClient{}
-
-// NewRoomClient returns the room at the other end of peer.
-func NewRoomClient(peer *tandem.Peer) RoomClient { return RoomClient{peer: peer} }
-
-// Join enters the room on the server.
-func (c RoomClient) Join(ctx context.Context, name string) ([]string, error) {
-	var names []string
-	err := c.peer.Call(ctx, RoomName+".Join", &names, name)
-	return names, err
-}
-
-// Send delivers text through the server.
-func (c RoomClient) Send(ctx context.Context, text string) error {
-	return c.peer.Call(ctx, RoomName+".Send", nil, text)
 }

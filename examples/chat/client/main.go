@@ -1,5 +1,5 @@
 // Command client joins the chat example's room, sends each line of its standard input and
-// prints what the others say. It exposes its own Client object, which the server calls.
+// prints what the others say. It exposes its own [chat.Member], which the server calls.
 //
 //	go run ./examples/chat/client -addr tcp://127.0.0.1:9001 -name alice
 package main
@@ -54,7 +54,7 @@ func run(addr, name string, in io.Reader) error {
 		return err
 	}
 	defer self.Close()
-	if err := self.RegisterName(chat.MemberName, printer{}, tandem.WithSerialized(0)); err != nil {
+	if err := chat.RegisterMember(self, printer{}, tandem.WithSerialized(0)); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,5 +1,5 @@
 // Command server runs the chat example's room until interrupted. Each message a client
-// sends is delivered by calling the other clients' own Client.Receive.
+// sends is delivered by calling the other clients' own [chat.Member].Receive.
 //
 //	go run ./examples/chat/server -addr tcp://127.0.0.1:9001
 package main
@@ -35,7 +35,7 @@ func run(ctx context.Context, addr string) error {
 		return err
 	}
 	room := &chat.Server{OnEvent: func(text string) { fmt.Println(text) }}
-	if err := srv.RegisterName(chat.RoomName, room); err != nil {
+	if err := chat.RegisterRoom(srv, room); err != nil {
 		return err
 	}
 	ln, err := tandem.Listen(addr)
