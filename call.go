@@ -109,7 +109,10 @@ func (c *Call) finish(err error) {
 // arrives, ctx ends (the other side's handler is then cancelled), or the connection is lost.
 // If ctx has no deadline, the default timeout applies (see [WithDefaultTimeout]).
 func (p *Peer) Call(ctx context.Context, method string, result any, args ...any) error {
-	c := blockingCalls.Get().(*Call)
+	c, _ := p.calls.Get().(*Call)
+	if c == nil {
+		c = &Call{done: make(chan struct{}, 1), blocking: true}
+	}
 	c.Method, c.Result, c.peer = method, result, p
 	c.setArgs(args)
 	timeout, err := p.start(ctx, c)
@@ -139,13 +142,9 @@ func (p *Peer) Call(ctx context.Context, method string, result any, args ...any)
 	}
 	timer := c.waitTimer
 	*c = Call{done: c.done, blocking: true, waitTimer: timer}
-	blockingCalls.Put(c)
+	p.calls.Put(c)
 	return err
 }
-
-var blockingCalls = sync.Pool{New: func() any {
-	return &Call{done: make(chan struct{}, 1), blocking: true}
-}}
 
 // setArgs copies args into the call, so that the caller's variadic slice need not escape.
 func (c *Call) setArgs(args []any) {

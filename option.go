@@ -18,6 +18,12 @@ const (
 	DefaultMaxFrameSize     = wire.DefaultMaxFrameSize
 	DefaultMaxInflight      = 1024
 	DefaultQueueSize        = 1024
+	DefaultKeepalive        = 30 * time.Second
+	DefaultKeepaliveTimeout = 10 * time.Second
+	DefaultMinPingInterval  = 5 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultWriteTimeout     = 30 * time.Second
+	DefaultMaxConns         = 10000
 )
 
 // Option configures a [Server] (and so every [Peer] it serves or dials) or a [Dial].
@@ -35,6 +41,12 @@ type config struct {
 	handshakeTimeout time.Duration
 	maxFrameSize     uint32
 	maxInflight      int
+	keepalive        time.Duration // <0: off
+	keepaliveTimeout time.Duration
+	minPingInterval  time.Duration
+	idleTimeout      time.Duration // <0: off
+	writeTimeout     time.Duration
+	maxConns         int
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -44,6 +56,12 @@ func newConfig(opts []Option) (*config, error) {
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxFrameSize:     DefaultMaxFrameSize,
 		maxInflight:      DefaultMaxInflight,
+		keepalive:        DefaultKeepalive,
+		keepaliveTimeout: DefaultKeepaliveTimeout,
+		minPingInterval:  DefaultMinPingInterval,
+		idleTimeout:      DefaultIdleTimeout,
+		writeTimeout:     DefaultWriteTimeout,
+		maxConns:         DefaultMaxConns,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -145,6 +163,71 @@ func WithMaxInflight(n int) Option {
 			return errors.New("tandem: WithMaxInflight: must be positive")
 		}
 		cfg.maxInflight = n
+		return nil
+	})
+}
+
+// WithKeepalive makes each side ping the other after interval without receiving anything,
+// and drop the connection, failing its pending calls, if nothing arrives within timeout of
+// the ping. A half-open connection is so detected within interval+timeout. On TCP it also
+// sets TCP_USER_TIMEOUT (Linux) to interval+timeout. Default: [DefaultKeepalive] (30s) and
+// [DefaultKeepaliveTimeout] (10s); a negative interval turns keepalive off.
+func WithKeepalive(interval, timeout time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if interval == 0 || (interval > 0 && timeout <= 0) {
+			return errors.New("tandem: WithKeepalive: want a positive interval and timeout, or a negative interval for off")
+		}
+		cfg.keepalive, cfg.keepaliveTimeout = interval, timeout
+		return nil
+	})
+}
+
+// WithMinPingInterval sets how often the other side may ping: a peer that pings more often,
+// more than a few times, is closed as a protocol violation (a ping flood). Default:
+// [DefaultMinPingInterval] (5s); it must not exceed the other side's keepalive interval.
+func WithMinPingInterval(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d <= 0 {
+			return errors.New("tandem: WithMinPingInterval: must be positive")
+		}
+		cfg.minPingInterval = d
+		return nil
+	})
+}
+
+// WithIdleTimeout closes a connection over which nothing, not even a keepalive ping, has
+// arrived for d. Default: [DefaultIdleTimeout] (5 min); negative turns it off.
+func WithIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d == 0 {
+			return errors.New("tandem: WithIdleTimeout: use a negative value to turn it off")
+		}
+		cfg.idleTimeout = d
+		return nil
+	})
+}
+
+// WithWriteTimeout bounds each write to the connection: a peer that stops reading for d is
+// dropped as a slow consumer and what was buffered for it is freed. Default:
+// [DefaultWriteTimeout] (30s).
+func WithWriteTimeout(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d <= 0 {
+			return errors.New("tandem: WithWriteTimeout: must be positive")
+		}
+		cfg.writeTimeout = d
+		return nil
+	})
+}
+
+// WithMaxConns caps the connections a [Server] holds, established or in their handshake;
+// connections beyond it are closed at once. Default: [DefaultMaxConns] (10000).
+func WithMaxConns(n int) Option {
+	return optionFunc(func(cfg *config) error {
+		if n <= 0 {
+			return errors.New("tandem: WithMaxConns: must be positive")
+		}
+		cfg.maxConns = n
 		return nil
 	})
 }

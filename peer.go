@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ type Peer struct {
 	w         *writer
 
 	nextID atomic.Uint64
+	live   liveness
+	calls  sync.Pool // recycled records of blocking calls; per peer, as their channel and
+	// timer belong to the peer's goroutines (and, under testing/synctest, to its bubble)
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -81,9 +85,14 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	} else {
 		p.nextID.Store(2)
 	}
-	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize), func(err error) {
+	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize), s.cfg.writeTimeout, func(err error) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			p.terminate(newErr(ErrConnectionLost, err, "connection closed: the other side read nothing for %v (slow consumer)", s.cfg.writeTimeout), false)
+			return
+		}
 		p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
 	})
+	p.startLiveness()
 	p.loops.Add(2)
 	go func() {
 		defer p.loops.Done()
@@ -194,6 +203,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		p.mu.Unlock()
 		// Stop the writer before cancelling handlers, so that their now-pointless error
 		// replies are never sent.
+		p.stopLiveness()
 		p.w.stop(why, flush)
 		if flush {
 			_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.handshakeTimeout))
@@ -225,6 +235,7 @@ func (p *Peer) readLoop(br *bufio.Reader) {
 		if err == nil {
 			bp := getBuf(n)
 			if _, err = io.ReadFull(br, *bp); err == nil {
+				p.live.lastRead.Store(time.Now().UnixNano())
 				var f wire.Frame
 				if f, err = wire.Parse(*bp, nil); err == nil {
 					var kept bool
@@ -273,6 +284,9 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 			c.end(context.Canceled)
 		}
 	case wire.KindPing:
+		if err := p.pingReceived(p.live.lastRead.Load()); err != nil {
+			return false, err
+		}
 		if dst, err := p.w.begin(); err == nil {
 			p.w.commitAsync(wire.AppendPing(dst, wire.KindPong, f.PingData))
 		}

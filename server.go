@@ -254,6 +254,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn.Close()
 			return ErrServerClosed
 		}
+		if n := len(s.peers) + len(s.conns); n >= s.cfg.maxConns {
+			s.mu.Unlock()
+			conn.Close()
+			s.cfg.logger.Warn("tandem: connection refused: too many connections", "remote", conn.RemoteAddr().String(), "limit", s.cfg.maxConns)
+			continue
+		}
 		s.handshake.Add(1) // under mu, so never concurrent with finishClose's Wait
 		s.mu.Unlock()
 		go func() {

@@ -3,6 +3,7 @@ package tandem
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // writer coalesces the frames of every goroutine using a connection into few writes.
@@ -13,24 +14,26 @@ import (
 // connection's reader only uses commitAsync, and a background goroutine writes for it: a
 // reader that wrote could deadlock against a peer whose reader is writing too.
 type writer struct {
-	conn  net.Conn
-	limit int // buffered bytes beyond which senders wait
-	onErr func(error)
+	conn    net.Conn
+	limit   int           // buffered bytes beyond which senders wait
+	timeout time.Duration // bound on each write
+	onErr   func(error)
 
-	mu      sync.Mutex
-	space   sync.Cond // signalled when the buffer is taken or the writer stops
-	buf     []byte    // frames waiting to be written
-	spare   []byte    // the previous buffer, reused
-	writing bool      // a goroutine is writing; it holds no lock meanwhile
-	err     error     // set once: no more frames are accepted
+	mu       sync.Mutex
+	space    sync.Cond // signalled when the buffer is taken or the writer stops
+	buf      []byte    // frames waiting to be written
+	spare    []byte    // the previous buffer, reused
+	writing  bool      // a goroutine is writing; it holds no lock meanwhile
+	err      error     // set once: no more frames are accepted
+	deadline time.Time // the write deadline last set on conn
 
 	wake   chan struct{} // there is work for the background goroutine
 	quit   chan struct{} // stop at once, dropping buffered frames
 	exited chan struct{} // the background goroutine returned
 }
 
-func newWriter(conn net.Conn, limit int, onErr func(error)) *writer {
-	w := &writer{conn: conn, limit: limit, onErr: onErr, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error)) *writer {
+	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
 	return w
 }
@@ -93,7 +96,16 @@ func (w *writer) flushLocked() error {
 	w.buf, w.spare = w.spare[:0], nil
 	w.mu.Unlock()
 	w.space.Broadcast()
-	_, err := w.conn.Write(out)
+	var err error
+	// Moving the deadline costs a timer on some transports (net.Pipe), so it is moved only
+	// when less than 3/4 of the timeout is left: a stalled write fails after 3/4 to all of it.
+	if now := time.Now(); w.deadline.Sub(now) < w.timeout*3/4 {
+		w.deadline = now.Add(w.timeout)
+		err = w.conn.SetWriteDeadline(w.deadline)
+	}
+	if err == nil {
+		_, err = w.conn.Write(out)
+	}
 	w.mu.Lock()
 	w.writing = false
 	if cap(out) <= 1<<20 { // don't pin a buffer grown by one large frame

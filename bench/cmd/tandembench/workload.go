@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// sample is what one contender did on one workload in one round.
+type sample struct {
+	Calls   int64         `json:"calls"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Rate    float64       `json:"rate"` // calls/s, or MB/s for the echo workloads
+	P50     time.Duration `json:"p50_ns"`
+	P99     time.Duration `json:"p99_ns"`
+	// Allocs and Bytes are per call, in the client process (the allocs workload only).
+	Allocs float64 `json:"allocs,omitempty"`
+	Bytes  float64 `json:"bytes,omitempty"`
+}
+
+// workload is one way of loading a contender.
+type workload struct {
+	name  string
+	unit  string // of sample.Rate
+	about string
+	run   func(ctx context.Context, c contender, addr string, o *options) (sample, error)
+}
+
+const (
+	concCallers  = 64
+	connsConns   = 8
+	connsCallers = 16
+)
+
+var workloads = []workload{
+	{"seq", "calls/s", "one caller, sequential small calls", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+		return drive(ctx, c, addr, o.duration, 1, 1, smallCall)
+	}},
+	{"conc", "calls/s", fmt.Sprintf("%d callers sharing one connection", concCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+		return drive(ctx, c, addr, o.duration, 1, concCallers, smallCall)
+	}},
+	{"conns", "calls/s", fmt.Sprintf("%d connections x %d callers", connsConns, connsCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+		return drive(ctx, c, addr, o.duration, connsConns, connsCallers, smallCall)
+	}},
+	{"echo64k", "MB/s", "sequential 64 KiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+		return echo(ctx, c, addr, o.duration, 64<<10)
+	}},
+	{"echo4m", "MB/s", "sequential 4 MiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+		return echo(ctx, c, addr, o.duration, 4<<20)
+	}},
+	{"hol", "calls/s", "sequential small calls while a 4 MiB echo loops on the same connection", headOfLine},
+	{"allocs", "", "client-side allocations per sequential small call", allocs},
+}
+
+func workloadNames() []string {
+	names := make([]string, len(workloads))
+	for i, w := range workloads {
+		names[i] = w.name
+	}
+	return names
+}
+
+func workloadByName(name string) workload {
+	for _, w := range workloads {
+		if w.name == name {
+			return w
+		}
+	}
+	panic("unknown workload " + name)
+}
+
+// op is one call made by caller number worker, for the n-th time.
+type op func(ctx context.Context, c client, worker, n int) error
+
+func smallCall(ctx context.Context, c client, worker, n int) error {
+	a := int64(worker)<<32 | int64(n)
+	sum, err := c.Add(ctx, a, 1000)
+	if err == nil && sum != a+1000 {
+		err = fmt.Errorf("Add(%d, 1000) = %d", a, sum)
+	}
+	return err
+}
+
+func echoCall(payload []byte) op {
+	return func(ctx context.Context, c client, _, _ int) error {
+		out, err := c.Echo(ctx, payload)
+		if err == nil && (len(out) != len(payload) || out[len(out)-1] != payload[len(payload)-1]) {
+			err = fmt.Errorf("echo of %d bytes returned %d", len(payload), len(out))
+		}
+		return err
+	}
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+// dialAll opens conns connections; shared says whether callers share each one.
+func dialAll(ctx context.Context, c contender, addr string, conns int, shared bool) ([]client, func(), error) {
+	var cls []client
+	closeAll := func() {
+		for _, cl := range cls {
+			cl.Close()
+		}
+	}
+	for range conns {
+		cl, err := c.dial(ctx, addr, shared)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("dial: %w", err)
+		}
+		cls = append(cls, cl)
+	}
+	return cls, closeAll, nil
+}
+
+// warmup is how long callers run before measuring: connections established, buffers grown,
+// contracts checked, the server's goroutines started.
+func warmup(d time.Duration) time.Duration { return min(d/5, 200*time.Millisecond) }
+
+// drive runs perConn callers on each of conns connections making calls with f, first for
+// the warm-up and then for d, and measures the second part.
+func drive(ctx context.Context, c contender, addr string, d time.Duration, conns, perConn int, f op) (sample, error) {
+	cls, closeAll, err := dialAll(ctx, c, addr, conns, conns*perConn > 1)
+	if err != nil {
+		return sample{}, err
+	}
+	defer closeAll()
+	if _, err := callers(ctx, cls, perConn, warmup(d), f); err != nil {
+		return sample{}, err
+	}
+	r, err := callers(ctx, cls, perConn, d, f)
+	if err != nil {
+		return sample{}, err
+	}
+	return r.sample(nil), nil
+}
+
+// run is the outcome of one timed batch of callers.
+type runResult struct {
+	elapsed time.Duration
+	lats    [][]time.Duration // per caller
+}
+
+// sample summarizes the run; only callers for which keep reports true count (nil: all).
+func (r runResult) sample(keep func(worker int) bool) sample {
+	var all []time.Duration
+	for i, l := range r.lats {
+		if keep == nil || keep(i) {
+			all = append(all, l...)
+		}
+	}
+	slices.Sort(all)
+	s := sample{Calls: int64(len(all)), Elapsed: r.elapsed}
+	s.Rate = float64(s.Calls) / r.elapsed.Seconds()
+	s.P50, s.P99 = quantile(all, 0.50), quantile(all, 0.99)
+	return s
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// callers runs perConn goroutines per client, each making calls with f until d has passed
+// (at least one call each), and records every call's latency.
+func callers(ctx context.Context, cls []client, perConn int, d time.Duration, f op) (runResult, error) {
+	n := len(cls) * perConn
+	res := runResult{lats: make([][]time.Duration, n)}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := time.Now()
+	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	defer timer.Stop()
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := cls[w/perConn]
+			lats := make([]time.Duration, 0, 4096)
+			for i := 0; ; i++ {
+				t0 := time.Now()
+				if err := f(ctx, cl, w, i); err != nil {
+					errs[w] = err
+					stop.Store(true)
+					break
+				}
+				lats = append(lats, time.Since(t0))
+				if stop.Load() {
+					break
+				}
+			}
+			res.lats[w] = lats
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res, errors.Join(errs...)
+}
+
+// echo measures sequential echoes of size bytes, in MB/s of payload sent (each byte also
+// comes back).
+func echo(ctx context.Context, c contender, addr string, d time.Duration, size int) (sample, error) {
+	s, err := drive(ctx, c, addr, d, 1, 1, echoCall(payload(size)))
+	s.Rate = s.Rate * float64(size) / 1e6
+	return s, err
+}
+
+// headOfLine measures small sequential calls while another caller echoes 4 MiB back and
+// forth on the same connection. The rate and percentiles are the small calls'.
+func headOfLine(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+	cls, closeAll, err := dialAll(ctx, c, addr, 1, true)
+	if err != nil {
+		return sample{}, err
+	}
+	defer closeAll()
+	big := echoCall(payload(4 << 20))
+	f := func(ctx context.Context, c client, worker, n int) error {
+		if worker == 0 {
+			return big(ctx, c, worker, n)
+		}
+		return smallCall(ctx, c, worker, n)
+	}
+	if _, err := callers(ctx, cls, 2, warmup(o.duration), f); err != nil {
+		return sample{}, err
+	}
+	r, err := callers(ctx, cls, 2, o.duration, f)
+	if err != nil {
+		return sample{}, err
+	}
+	return r.sample(func(w int) bool { return w == 1 }), nil
+}
+
+// allocs counts the client process's allocations over sequential small calls.
+func allocs(ctx context.Context, c contender, addr string, o *options) (sample, error) {
+	cls, closeAll, err := dialAll(ctx, c, addr, 1, false)
+	if err != nil {
+		return sample{}, err
+	}
+	defer closeAll()
+	cl := cls[0]
+	for i := range 200 {
+		if err := smallCall(ctx, cl, 1, i); err != nil {
+			return sample{}, err
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := range o.allocCalls {
+		if err := smallCall(ctx, cl, 1, i); err != nil {
+			return sample{}, err
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	n := float64(o.allocCalls)
+	return sample{
+		Calls:   int64(o.allocCalls),
+		Elapsed: elapsed,
+		Rate:    n / elapsed.Seconds(),
+		Allocs:  float64(after.Mallocs-before.Mallocs) / n,
+		Bytes:   float64(after.TotalAlloc-before.TotalAlloc) / n,
+	}, nil
+}
+
+// results holds every sample of a run of the suite.
+type results struct {
+	Started    time.Time     `json:"started"`
+	Machine    machine       `json:"machine"`
+	Duration   time.Duration `json:"duration_ns"`
+	Rounds     int           `json:"rounds"`
+	Contenders []string      `json:"contenders"`
+	Workloads  []string      `json:"workloads"`
+	// Samples[workload][contender] has one sample per round.
+	Samples map[string]map[string][]sample `json:"samples"`
+}
+
+// runRounds runs every workload on every contender, o.rounds times, rotating the order of
+// the contenders each round.
+func runRounds(ctx context.Context, o *options, addrs map[string]string, progress func(string, ...any)) (*results, error) {
+	res := &results{
+		Started: time.Now(), Duration: o.duration, Rounds: o.rounds,
+		Contenders: o.contenders, Workloads: o.workloads,
+		Samples: map[string]map[string][]sample{},
+	}
+	for _, w := range o.workloads {
+		res.Samples[w] = map[string][]sample{}
+	}
+	for round := range o.rounds {
+		order := make([]string, len(o.contenders))
+		for i := range order {
+			order[i] = o.contenders[(i+round)%len(o.contenders)]
+		}
+		for _, wname := range o.workloads {
+			w := workloadByName(wname)
+			for _, cname := range order {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				c := contenderByName(cname)
+				s, err := w.run(ctx, c, addrs[c.server], o)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %s, %s: %w", round+1, wname, cname, err)
+				}
+				res.Samples[wname][cname] = append(res.Samples[wname][cname], s)
+				progress("round %d/%d  %-8s %-15s %s", round+1, o.rounds, wname, cname, s.brief(w))
+			}
+		}
+	}
+	return res, nil
+}
+
+// brief is one progress line's worth of s.
+func (s sample) brief(w workload) string {
+	switch w.name {
+	case "allocs":
+		return fmt.Sprintf("%.1f allocs/call, %.0f B/call", s.Allocs, s.Bytes)
+	case "echo64k", "echo4m":
+		return fmt.Sprintf("%.0f MB/s", s.Rate)
+	}
+	return fmt.Sprintf("%.0f calls/s  p50 %v  p99 %v", s.Rate, s.P50, s.P99)
+}
