@@ -198,9 +198,9 @@ var maxAllocsPerCall = []struct {
 	method string
 	max    float64
 }{
-	{msgpack.New(), "Calc.Add", 4},
-	{msgpack.New(), "Typed.Add", 5},
-	{json.New(), "Calc.Add", 7},
+	{msgpack.New(), "Calc.Add", 3},
+	{msgpack.New(), "Typed.Add", 4},
+	{json.New(), "Calc.Add", 6},
 }
 
 // TestAllocsPerCall fails when a small call allocates more than it did.

@@ -19,7 +19,7 @@ type Deriver struct {
 	ended   chan string
 }
 
-func (d Deriver) Derive(ctx context.Context) {
+func (d Deriver) Derive(ctx context.Context) error {
 	child, cancel := context.WithTimeout(ctx, time.Hour)
 	defer cancel()
 	after := make(chan struct{})
@@ -29,6 +29,7 @@ func (d Deriver) Derive(ctx context.Context) {
 	<-child.Done()
 	<-after
 	d.ended <- fmt.Sprint(child.Err(), "|", context.Cause(ctx), "|", ctx.Err())
+	return ctx.Err()
 }
 
 func TestHandlerContextDerivedAndCancelled(t *testing.T) {

@@ -38,6 +38,8 @@ type Peer struct {
 	live   liveness
 	calls  sync.Pool // recycled records of blocking calls; per peer, as their channel and
 	// timer belong to the peer's goroutines (and, under testing/synctest, to its bubble)
+	work        chan *job    // hands a job to a parked worker goroutine
+	idleWorkers atomic.Int32 // workers parked on work
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -77,6 +79,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		serving:   make(map[uint64]*callCtx),
 		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
+		work:      make(chan *job),
 		done:      make(chan struct{}),
 	}
 	// Calls this side starts: odd ids for the dialer, even for the acceptor.
@@ -364,7 +367,11 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
-		go p.run(j)
+		select {
+		case p.work <- j:
+		default:
+			go p.worker(j)
+		}
 		return true, nil
 	}
 	select {
@@ -391,6 +398,29 @@ func incomingMetadata(f *wire.Frame) Metadata {
 		md[m.Key] = m.Value
 	}
 	return md
+}
+
+// maxIdleWorkers bounds the worker goroutines a peer keeps parked between calls.
+const maxIdleWorkers = 64
+
+// worker runs j and then, rather than exiting, parks to run later jobs of the peer's
+// concurrent services, saving a goroutine start per call. It exits when the peer closes
+// or enough workers are parked already.
+func (p *Peer) worker(j *job) {
+	for {
+		p.run(j)
+		if p.idleWorkers.Add(1) > maxIdleWorkers {
+			p.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case j = <-p.work:
+			p.idleWorkers.Add(-1)
+		case <-p.done:
+			p.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // run executes a job on the calling goroutine and sends its result.

@@ -3,14 +3,15 @@ package tandem
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // writer coalesces the frames of every goroutine using a connection into few writes.
 // Senders append encoded frames to one buffer under mu (begin, then commit or
-// commitAsync). A sender that commits while no write is in progress writes the buffer itself,
-// saving a goroutine hand-off on the common path; one that commits during a write leaves its
-// frame for the writer in progress, so a burst of small calls costs one syscall. The
+// commitAsync). The last of a group of concurrent senders writes the buffer out itself,
+// with every frame the group appended: a burst of small calls costs one syscall, and a lone
+// caller's frame goes out at once, without a hand-off to another goroutine. The
 // connection's reader only uses commitAsync, and a background goroutine writes for it: a
 // reader that wrote could deadlock against a peer whose reader is writing too.
 type writer struct {
@@ -27,6 +28,8 @@ type writer struct {
 	err      error     // set once: no more frames are accepted
 	deadline time.Time // the write deadline last set on conn
 
+	senders atomic.Int32 // goroutines between begin and commit, holding or waiting for mu
+
 	wake   chan struct{} // there is work for the background goroutine
 	quit   chan struct{} // stop at once, dropping buffered frames
 	exited chan struct{} // the background goroutine returned
@@ -41,23 +44,33 @@ func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error
 // begin locks the buffer for appending and returns it, or the writer's terminal error. On
 // success the caller must call commit or commitAsync, with the buffer extended or as it was.
 func (w *writer) begin() ([]byte, error) {
+	w.senders.Add(1)
 	w.mu.Lock()
-	for w.err == nil && len(w.buf) >= w.limit {
-		w.space.Wait()
+	if w.err == nil && len(w.buf) >= w.limit {
+		// Wait for the buffer to drain. A waiting sender does not count, or the senders
+		// ahead of it would leave the flushing to it.
+		w.senders.Add(-1)
+		for w.err == nil && len(w.buf) >= w.limit {
+			w.signal()
+			w.space.Wait()
+		}
+		w.senders.Add(1)
 	}
 	if w.err != nil {
 		err := w.err
+		w.senders.Add(-1)
 		w.mu.Unlock()
 		return nil, err
 	}
 	return w.buf, nil
 }
 
-// commit stores the extended buffer and unlocks it, writing it out on the calling
-// goroutine if no write is in progress.
+// commit stores the extended buffer and unlocks it. If no other sender is on its way and
+// no write is in progress, it writes the buffer out on the calling goroutine.
 func (w *writer) commit(b []byte) {
 	w.buf = b
-	if w.writing || len(w.buf) == 0 {
+	last := w.senders.Add(-1) == 0
+	if !last || w.writing || len(w.buf) == 0 {
 		w.mu.Unlock()
 		return
 	}
@@ -77,6 +90,7 @@ func (w *writer) commit(b []byte) {
 // background goroutine.
 func (w *writer) commitAsync(b []byte) {
 	w.buf = b
+	w.senders.Add(-1)
 	w.mu.Unlock()
 	w.signal()
 }
