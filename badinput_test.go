@@ -345,3 +345,5 @@ func TestCodecs(t *testing.T) {
 		})
 	}
 }
+
+func slogOf(h slog.Handler) *slog.Logger { return slog.New(h) }

@@ -32,6 +32,7 @@ type Call struct {
 	finished  bool
 	callbacks []func(error)
 	stopCtx   func() bool // stops the context watch of an async call
+	cancelFn  func()      // cancels an intercepted async call
 	timer     *time.Timer // the default timeout, when the context has no deadline
 }
 
@@ -71,6 +72,10 @@ func (c *Call) Then(fn func(err error)) {
 // Cancel gives up on the call: it fails with [CodeCanceled] and the other side's handler
 // sees its context cancelled. It does nothing if the call has completed.
 func (c *Call) Cancel() {
+	if c.cancelFn != nil {
+		c.cancelFn()
+		return
+	}
 	c.peer.abandon(c, &Error{Code: CodeCanceled, Message: c.Method + ": call cancelled", cause: context.Canceled})
 }
 
@@ -109,6 +114,17 @@ func (c *Call) finish(err error) {
 // arrives, ctx ends (the other side's handler is then cancelled), or the connection is lost.
 // If ctx has no deadline, the default timeout applies (see [WithDefaultTimeout]).
 func (p *Peer) Call(ctx context.Context, method string, result any, args ...any) error {
+	if len(p.cfg.clientInterceptors) > 0 {
+		a := append([]any(nil), args...)
+		return p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p}, a, func(ctx context.Context) error {
+			return p.call(ctx, method, result, a)
+		})
+	}
+	return p.call(ctx, method, result, args)
+}
+
+// call is Call without interceptors.
+func (p *Peer) call(ctx context.Context, method string, result any, args []any) error {
 	c, _ := p.calls.Get().(*Call)
 	if c == nil {
 		c = &Call{done: make(chan struct{}, 1), blocking: true}
@@ -160,6 +176,20 @@ func (c *Call) setArgs(args []any) {
 // closed connection, are reported by the returned call, never by a panic.
 func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *Call {
 	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
+	if len(p.cfg.clientInterceptors) > 0 {
+		// The interceptors wrap a blocking call on a goroutine of the call's own.
+		a := append([]any(nil), args...)
+		ctx, cancel := context.WithCancel(ctx)
+		c.cancelFn = cancel
+		go func() {
+			err := p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p}, a, func(ctx context.Context) error {
+				return p.call(ctx, method, result, a)
+			})
+			cancel()
+			c.finish(err)
+		}()
+		return c
+	}
 	c.setArgs(args)
 	timeout, err := p.start(ctx, c)
 	if err != nil {
@@ -185,6 +215,17 @@ func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *
 // handing the frame to the connection. Unknown methods and handler errors are only logged
 // on the other side.
 func (p *Peer) Notify(ctx context.Context, method string, args ...any) error {
+	if len(p.cfg.clientInterceptors) > 0 {
+		a := append([]any(nil), args...)
+		return p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p, Notify: true}, a, func(ctx context.Context) error {
+			return p.notify(ctx, method, a)
+		})
+	}
+	return p.notify(ctx, method, args)
+}
+
+// notify is Notify without interceptors.
+func (p *Peer) notify(ctx context.Context, method string, args []any) error {
 	timeout, err := p.checkStart(ctx, method)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package tandem
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type config struct {
 	idleTimeout      time.Duration // <0: off
 	writeTimeout     time.Duration
 	maxConns         int
+
+	auth               Authenticator
+	credentials        []byte
+	tlsConfig          *tls.Config
+	serverInterceptors []ServerInterceptor
+	clientInterceptors []ClientInterceptor
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -228,6 +235,45 @@ func WithMaxConns(n int) Option {
 			return errors.New("tandem: WithMaxConns: must be positive")
 		}
 		cfg.maxConns = n
+		return nil
+	})
+}
+
+// WithAuthenticator makes the accepting side check every dialer's credentials in the
+// handshake, before any call is read; see [TokenAuth] and [MutualTLSAuth]. Default: none,
+// every dialer is accepted.
+func WithAuthenticator(a Authenticator) Option {
+	return optionFunc(func(cfg *config) error {
+		if a == nil {
+			return errors.New("tandem: WithAuthenticator: nil authenticator")
+		}
+		cfg.auth = a
+		return nil
+	})
+}
+
+// WithCredentials sets the credentials this side sends when it dials, such as a token for
+// [TokenAuth]. At most 4 KiB. Default: none. Send them only over TLS or a trusted network.
+func WithCredentials(b []byte) Option {
+	return optionFunc(func(cfg *config) error {
+		if len(b) > wire.MaxAuthSize {
+			return fmt.Errorf("tandem: WithCredentials: %d bytes, limit %d", len(b), wire.MaxAuthSize)
+		}
+		cfg.credentials = append([]byte(nil), b...)
+		return nil
+	})
+}
+
+// WithTLS runs connections over TLS: [Server.Serve] wraps its listener with cfg (which needs
+// a certificate) and [Server.Dial] and [Dial] wrap their connections (cfg's ServerName
+// defaults to the dialed host). For mutual TLS set cfg.ClientAuth on the accepting side and
+// cfg.Certificates on the dialing side. Default: plaintext.
+func WithTLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) error {
+		if cfg == nil {
+			return errors.New("tandem: WithTLS: nil config")
+		}
+		c.tlsConfig = cfg
 		return nil
 	})
 }

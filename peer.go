@@ -31,6 +31,7 @@ type Peer struct {
 	codec     Codec
 	dialer    bool
 	remoteMax int // the largest frame the other side accepts
+	identity  Identity
 	log       *slog.Logger
 	w         *writer
 
@@ -66,8 +67,9 @@ func PeerFromContext(ctx context.Context) *Peer {
 	return p
 }
 
-func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32) *Peer {
+func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32, id Identity) *Peer {
 	p := &Peer{
+		identity:  id,
 		srv:       s,
 		cfg:       s.cfg,
 		conn:      conn,
@@ -475,6 +477,9 @@ func (p *Peer) invoke(j *job) (res any, err error) {
 		}
 	}()
 	j.args = argsDecoder{codec: p.codec, payload: j.payload, m: j.method}
+	if len(p.cfg.serverInterceptors) > 0 {
+		return p.interceptIncoming(j, func(ctx context.Context) (any, error) { return j.method.Invoke(ctx, &j.args) })
+	}
 	return j.method.Invoke(j.ctx, &j.args)
 }
 

@@ -3,6 +3,7 @@ package tandem
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -223,6 +224,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
+	if s.cfg.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.cfg.tlsConfig)
+	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
@@ -289,7 +293,7 @@ func (s *Server) trackConn(conn net.Conn) bool {
 }
 
 // adopt turns a handshaken connection into a peer, unless the server closed meanwhile.
-func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32) (*Peer, error) {
+func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32, id Identity) (*Peer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, conn)
@@ -297,7 +301,7 @@ func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool
 		conn.Close()
 		return nil, newErr(ErrClosed, nil, "server closed during the handshake")
 	}
-	p := newPeer(s, conn, br, codec, dialer, remoteMax)
+	p := newPeer(s, conn, br, codec, dialer, remoteMax, id)
 	s.peers[p] = struct{}{}
 	return p, nil
 }
@@ -340,19 +344,20 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) (*Peer, error) {
 	defer s.untrack(conn)
 	done := s.handshakeDeadline(ctx, conn)
 	br := bufio.NewReaderSize(conn, 64<<10)
-	codec, remoteMax, err := s.acceptHello(br, conn)
+	codec, remoteMax, id, err := s.acceptHello(ctx, br, conn)
 	done()
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return s.adopt(conn, br, codec, false, remoteMax)
+	return s.adopt(conn, br, codec, false, remoteMax, id)
 }
 
-func (s *Server) acceptHello(br *bufio.Reader, conn net.Conn) (Codec, uint32, error) {
+func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Conn) (Codec, uint32, Identity, error) {
+	var none Identity
 	h, err := wire.ReadHello(br)
 	if err != nil {
-		return nil, 0, newErr(ErrHandshake, err, "handshake: reading hello: %v", err)
+		return nil, 0, none, newErr(ErrHandshake, err, "handshake: reading hello: %v", err)
 	}
 	reply := func(st wire.Status, msg string) error {
 		_, err := conn.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, Status: st, MaxFrameSize: s.cfg.maxFrameSize, Message: msg}))
@@ -361,12 +366,12 @@ func (s *Server) acceptHello(br *bufio.Reader, conn net.Conn) (Codec, uint32, er
 	if h.Version != wire.Version {
 		msg := fmt.Sprintf("this side speaks protocol version %d, the dialer %d", wire.Version, h.Version)
 		_ = reply(wire.StatusBadVersion, msg)
-		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
 	}
 	if h.MaxFrameSize < 1<<10 {
 		msg := fmt.Sprintf("dialer's max frame size %d is below the 1 KiB minimum", h.MaxFrameSize)
 		_ = reply(wire.StatusUnavailable, msg)
-		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
 	}
 	var codec Codec
 	var names []string
@@ -379,16 +384,26 @@ func (s *Server) acceptHello(br *bufio.Reader, conn net.Conn) (Codec, uint32, er
 	if codec == nil {
 		msg := fmt.Sprintf("codec %q not accepted; accepted: %s", h.Codec, strings.Join(names, ", "))
 		_ = reply(wire.StatusBadCodec, msg)
-		return nil, 0, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
+	}
+	id := Identity{TLS: tlsState(conn)}
+	if s.cfg.auth != nil {
+		id, err = s.cfg.auth.Authenticate(ctx, AuthInfo{Credentials: h.Auth, RemoteAddr: conn.RemoteAddr(), TLS: id.TLS})
+		if err != nil {
+			_ = reply(wire.StatusAuthFailed, "authentication failed")
+			e := newErr(ErrHandshake, err, "handshake: authentication failed: %v", err)
+			e.Code = CodeUnauthenticated
+			return nil, 0, none, e
+		}
 	}
 	if s.isClosing() {
 		_ = reply(wire.StatusUnavailable, "shutting down")
-		return nil, 0, newErr(ErrShuttingDown, nil, "handshake: shutting down")
+		return nil, 0, none, newErr(ErrShuttingDown, nil, "handshake: shutting down")
 	}
 	if err := reply(wire.StatusOK, ""); err != nil {
-		return nil, 0, newErr(ErrHandshake, err, "handshake: writing welcome: %v", err)
+		return nil, 0, none, newErr(ErrHandshake, err, "handshake: writing welcome: %v", err)
 	}
-	return codec, h.MaxFrameSize, nil
+	return codec, h.MaxFrameSize, id, nil
 }
 
 // Dial connects to addr ("tcp://host:port", "unix:///path" or "host:port") and returns the
@@ -402,6 +417,16 @@ func (s *Server) Dial(ctx context.Context, addr string) (*Peer, error) {
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, newErr(ErrConnectionLost, err, "dial %s: %v", addr, err)
+	}
+	if s.cfg.tlsConfig != nil {
+		cfg := s.cfg.tlsConfig
+		if cfg.ServerName == "" && network == "tcp" {
+			cfg = cfg.Clone()
+			if host, _, err := net.SplitHostPort(address); err == nil {
+				cfg.ServerName = host
+			}
+		}
+		conn = tls.Client(conn, cfg)
 	}
 	return s.DialConn(ctx, conn)
 }
@@ -422,11 +447,11 @@ func (s *Server) DialConn(ctx context.Context, conn net.Conn) (*Peer, error) {
 		conn.Close()
 		return nil, err
 	}
-	return s.adopt(conn, br, s.cfg.codec, true, remoteMax)
+	return s.adopt(conn, br, s.cfg.codec, true, remoteMax, Identity{TLS: tlsState(conn)})
 }
 
 func (s *Server) dialHello(br *bufio.Reader, conn net.Conn) (uint32, error) {
-	hello := wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: s.cfg.maxFrameSize, Codec: s.cfg.codec.Name()})
+	hello := wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: s.cfg.maxFrameSize, Codec: s.cfg.codec.Name(), Auth: s.cfg.credentials})
 	if _, err := conn.Write(hello); err != nil {
 		return 0, newErr(ErrHandshake, err, "handshake: writing hello: %v", err)
 	}
@@ -437,6 +462,10 @@ func (s *Server) dialHello(br *bufio.Reader, conn net.Conn) (uint32, error) {
 	switch {
 	case w.Status == wire.StatusUnavailable && w.Message == "shutting down":
 		return 0, newErr(ErrShuttingDown, nil, "handshake: the other side is shutting down")
+	case w.Status == wire.StatusAuthFailed:
+		e := newErr(ErrHandshake, nil, "handshake refused: %s", w.Status)
+		e.Code = CodeUnauthenticated
+		return 0, e
 	case w.Status != wire.StatusOK:
 		return 0, newErr(ErrHandshake, nil, "handshake refused: %s: %s", w.Status, w.Message)
 	case w.Version != wire.Version:
