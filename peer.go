@@ -50,6 +50,8 @@ type Peer struct {
 	lastAccepted    uint64                // highest incoming call id accepted
 	goingAway       bool                  // we sent going-away: refuse new calls
 	remoteGoingAway bool                  // the other side did: fail new calls fast
+	remoteLastID    uint64                // the last of our call ids the other side accepted
+	goaway          chan struct{}         // closed when the other side says it is going away
 	drained         chan struct{}         // signalled when active and pending reach zero
 
 	closeOnce sync.Once
@@ -82,6 +84,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
 		work:      make(chan *job),
+		goaway:    make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 	// Calls this side starts: odd ids for the dialer, even for the acceptor.
@@ -118,6 +121,10 @@ func (p *Peer) LocalAddr() net.Addr { return p.conn.LocalAddr() }
 
 // Codec returns the codec agreed in the handshake.
 func (p *Peer) Codec() Codec { return p.codec }
+
+// GoingAway returns a channel that is closed when the other side announces it is shutting
+// down: new calls then fail with [ErrShuttingDown] while calls in progress finish.
+func (p *Peer) GoingAway() <-chan struct{} { return p.goaway }
 
 // Done returns a channel that is closed when the connection has ended.
 func (p *Peer) Done() <-chan struct{} { return p.done }
@@ -222,7 +229,16 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		if why.reason == reasonClosed {
 			lost = ErrClosed
 		}
+		p.mu.Lock()
+		goneAway, lastID := p.remoteGoingAway, p.remoteLastID
+		p.mu.Unlock()
 		for _, c := range pending {
+			if goneAway && c.id > lastID {
+				// The other side said it accepted calls up to lastID only: this one never
+				// started, so it is safe to retry elsewhere.
+				c.finish(newErr(ErrShuttingDown, why.cause, "%s: not started before the other side went away (%s)", c.Method, why.Message))
+				continue
+			}
 			c.finish(&Error{Code: lost.Code, reason: lost.reason, Message: c.Method + ": " + why.Message, cause: why.cause})
 		}
 		close(p.done)
@@ -298,7 +314,11 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 	case wire.KindPong:
 	case wire.KindGoAway:
 		p.mu.Lock()
-		p.remoteGoingAway = true
+		if !p.remoteGoingAway {
+			p.remoteGoingAway = true
+			p.remoteLastID = f.LastID
+			close(p.goaway)
+		}
 		p.signalDrainedLocked()
 		p.mu.Unlock()
 	}
