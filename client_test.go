@@ -152,7 +152,6 @@ func TestClientRetriesOnlyWhatIsSafe(t *testing.T) {
 	}
 }
 
-
 func TestClientMovesToANewServerOnGoingAway(t *testing.T) {
 	r := newRestartable(t)
 	slow := Slow{started: make(chan struct{}, 1), release: make(chan struct{})}
