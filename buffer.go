@@ -10,7 +10,7 @@ import (
 // biggest class get a buffer of their own, left to the garbage collector.
 const (
 	minBufShift = 8  // 256 B
-	maxBufShift = 16 // 64 KiB
+	maxBufShift = 23 // 8 MiB: a 4 MiB payload plus its header fits the largest class
 )
 
 var bufPools [maxBufShift - minBufShift + 1]sync.Pool
