@@ -131,7 +131,11 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any) 
 	}
 	c.Method, c.Result, c.peer = method, result, p
 	c.setArgs(args)
-	timeout, err := p.start(ctx, c)
+	err := p.acquireSlot(ctx, method)
+	var timeout time.Duration
+	if err == nil {
+		timeout, err = p.start(ctx, c)
+	}
 	if err == nil {
 		var expired <-chan time.Time
 		if timeout == 0 && p.cfg.defaultTimeout > 0 {
@@ -185,6 +189,19 @@ func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *
 			err := p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p}, a, func(ctx context.Context) error {
 				return p.call(ctx, method, result, a)
 			})
+			cancel()
+			c.finish(err)
+		}()
+		return c
+	}
+	if !p.tryAcquireSlot() {
+		// The other side's in-flight limit is reached: wait for a slot on a goroutine of the
+		// call's own, so that Go still returns at once.
+		a := append([]any(nil), args...)
+		ctx, cancel := context.WithCancel(ctx)
+		c.cancelFn = cancel
+		go func() {
+			err := p.call(ctx, method, result, a)
 			cancel()
 			c.finish(err)
 		}()
@@ -253,6 +270,7 @@ func (p *Peer) checkStart(ctx context.Context, method string) (time.Duration, er
 }
 
 // start registers c as pending, then writes its call frame. It returns the timeout sent.
+// The caller holds a slot (acquireSlot); start returns it if the call does not start.
 func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 	timeout, err := p.checkStart(ctx, c.Method)
 	if err != nil {
@@ -265,6 +283,7 @@ func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 	p.mu.Lock()
 	if err := p.refuseLocked(c.Method); err != nil {
 		p.mu.Unlock()
+		p.releaseSlot()
 		return 0, err
 	}
 	c.id = p.nextID.Add(2) - 2
@@ -282,12 +301,45 @@ func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 		}
 		p.mu.Unlock()
 		if mine {
+			p.releaseSlot()
 			return 0, err
 		}
 		// The connection ended meanwhile and its end claimed the call: it completes the
 		// call with the connection's error, so report the call as started.
 	}
 	return timeout, nil
+}
+
+// acquireSlot waits until the other side's in-flight limit allows one more call of ours:
+// backpressure in the caller, bounded by ctx, instead of a queue or a refusal on the other
+// side.
+func (p *Peer) acquireSlot(ctx context.Context, method string) error {
+	if p.tryAcquireSlot() {
+		return nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return contextError(ctx, method+": waiting for the other side's in-flight limit")
+	case <-p.done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.refuseLocked(method)
+	}
+}
+
+// tryAcquireSlot takes a slot if one is free without waiting.
+func (p *Peer) tryAcquireSlot() bool {
+	if p.slots == nil {
+		return true
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // refuseLocked says why no new call may start, if so. Callers hold p.mu.
@@ -355,6 +407,9 @@ func (p *Peer) abandon(c *Call, err error) bool {
 	if ok {
 		delete(p.pending, c.id)
 		p.signalDrainedLocked()
+		// The other side still runs the call until the cancel reaches it; its slot is
+		// returned when its (ignored) result arrives.
+		p.abandoned[c.id] = struct{}{}
 	}
 	p.mu.Unlock()
 	if !ok {

@@ -161,36 +161,81 @@ func TestPumped(t *testing.T) {
 	}
 }
 
-func TestMaxInflight(t *testing.T) {
+func TestMaxInflightBackpressure(t *testing.T) {
 	srv := newServer(t, tandem.WithMaxInflight(3))
 	must(t, srv.Register(&Calc{}))
 	p := dialPipe(t, srv, newServer(t))
 	h := watchBlock(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var calls []*tandem.Call
 	for range 3 {
 		calls = append(calls, p.Go(ctx, "Calc.Block", nil))
 		<-h.started
 	}
-	err := p.Call(ctxTimeout(t, 5*time.Second), "Calc.Add", nil, 1, 2)
-	if !errors.Is(err, tandem.ErrOverloaded) {
-		t.Fatalf("call beyond the in-flight limit: %v", err)
+	// Over the limit announced by the server, the call waits in the caller.
+	waiting := p.Go(ctxTimeout(t, 10*time.Second), "Calc.Add", nil, 1, 2)
+	select {
+	case <-waiting.Done():
+		t.Fatalf("call over the in-flight limit completed while the limit was reached: %v", waiting.Err())
+	case <-time.After(50 * time.Millisecond):
 	}
+	calls[0].Cancel() // the server ends the handler and returns its slot
+	<-h.ended
+	must(t, waiting.Wait())
 	cancel()
-	for _, c := range calls {
+	for _, c := range calls[1:] {
 		c.Wait()
 		<-h.ended
 	}
-	// Capacity returns once the handlers are done.
-	for {
-		err := p.Call(ctxTimeout(t, 5*time.Second), "Calc.Add", nil, 1, 2)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, tandem.ErrOverloaded) {
-			t.Fatal(err)
-		}
+}
+
+// Latch blocks until released, for a client object the server calls back.
+type Latch struct{ open chan struct{} }
+
+func (g Latch) Wait() { <-g.open }
+
+// Relay calls back into the client's Latch while holding its in-flight slot.
+type Relay struct{}
+
+func (Relay) Through(ctx context.Context) error {
+	return tandem.PeerFromContext(ctx).Call(ctx, "Latch.Wait", nil)
+}
+
+// TestMaxInflightWaitsInTheCaller pins where the backpressure lives: the caller waits for a
+// slot, and the other side keeps reading, so a handler at the limit that calls back into
+// the caller still gets its reply.
+func TestMaxInflightWaitsInTheCaller(t *testing.T) {
+	srv := newServer(t, tandem.WithMaxInflight(1))
+	must(t, srv.Register(Relay{}))
+	must(t, srv.Register(&Calc{}))
+	client := newServer(t)
+	latch := Latch{open: make(chan struct{})}
+	must(t, client.Register(latch))
+	p := dialPipe(t, srv, client)
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	through := p.Go(ctx, "Relay.Through", nil)
+	add := p.Go(ctx, "Calc.Add", nil, 1, 2) // waits for Relay.Through's slot
+	select {
+	case <-add.Done():
+		t.Fatalf("second call ran beyond the limit of 1: %v", add.Err())
+	case <-time.After(50 * time.Millisecond):
 	}
+	close(latch.open) // Relay.Through gets Latch's reply and returns its slot
+	must(t, through.Wait())
+	must(t, add.Wait())
+
+	// A caller that gives up while waiting for a slot gets its context's error.
+	h := watchBlock(t)
+	hold := p.Go(ctx, "Calc.Block", nil)
+	<-h.started
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := p.Call(short, "Calc.Add", nil, 1, 2)
+	wantCode(t, err, tandem.CodeDeadlineExceeded, context.DeadlineExceeded, "in-flight limit")
+	hold.Cancel()
+	<-h.ended
 }
 
 func TestOptionsValidated(t *testing.T) {

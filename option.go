@@ -79,9 +79,11 @@ func newConfig(opts []Option) (*config, error) {
 		}
 	}
 	if c.accept == nil {
-		c.accept = []Codec{c.codec}
-		if c.codec.Name() != "json" {
-			c.accept = append(c.accept, json.New())
+		// msgpack and json are safe to take from anyone; gob is accepted only when listed
+		// with WithAcceptCodecs, even if this side dials with it.
+		c.accept = []Codec{msgpack.New(), json.New()}
+		if n := c.codec.Name(); n != "msgpack" && n != "json" && n != "gob" {
+			c.accept = append(c.accept, c.codec)
 		}
 	}
 	if c.logger == nil {
@@ -101,9 +103,9 @@ func WithCodec(c Codec) Option {
 	})
 }
 
-// WithAcceptCodecs sets the codecs this side accepts from peers that dial it. Default: the
-// [WithCodec] codec and json. gob (Go-native, like Python's pickle) is accepted only if
-// listed here.
+// WithAcceptCodecs sets the codecs this side accepts from peers that dial it. Default:
+// msgpack, json, and the [WithCodec] codec unless it is gob. gob (Go-native, like Python's
+// pickle) is accepted only if listed here.
 func WithAcceptCodecs(cs ...Codec) Option {
 	return optionFunc(func(cfg *config) error {
 		if len(cs) == 0 {

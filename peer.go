@@ -52,7 +52,13 @@ type Peer struct {
 	remoteGoingAway bool                  // the other side did: fail new calls fast
 	remoteLastID    uint64                // the last of our call ids the other side accepted
 	goaway          chan struct{}         // closed when the other side says it is going away
-	drained         chan struct{}         // signalled when active and pending reach zero
+	abandoned       map[uint64]struct{}   // calls given up on whose result has not arrived yet
+
+	// slots holds a token per call of ours the other side is running, up to the limit it
+	// announced; a call beyond it waits here, in the caller, so the other side never needs
+	// to queue or refuse. nil when the other side set no limit.
+	slots   chan struct{}
+	drained chan struct{} // signalled when active and pending reach zero
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -69,7 +75,7 @@ func PeerFromContext(ctx context.Context) *Peer {
 	return p
 }
 
-func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32, id Identity) *Peer {
+func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remote limits, id Identity) *Peer {
 	p := &Peer{
 		identity:  id,
 		srv:       s,
@@ -77,7 +83,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		conn:      conn,
 		codec:     codec,
 		dialer:    dialer,
-		remoteMax: int(remoteMax),
+		remoteMax: int(remote.maxFrameSize),
 		log:       s.cfg.logger.With("remote", conn.RemoteAddr().String()),
 		pending:   make(map[uint64]*Call),
 		serving:   make(map[uint64]*callCtx),
@@ -85,7 +91,11 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		drained:   make(chan struct{}, 1),
 		work:      make(chan *job),
 		goaway:    make(chan struct{}),
+		abandoned: make(map[uint64]struct{}),
 		done:      make(chan struct{}),
+	}
+	if remote.maxInflight > 0 {
+		p.slots = make(chan struct{}, remote.maxInflight)
 	}
 	// Calls this side starts: odd ids for the dialer, even for the acceptor.
 	if dialer {
@@ -108,7 +118,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	}()
 	go func() {
 		defer p.loops.Done()
-		p.readLoop(br)
+		p.readLoop(bufio.NewReaderSize(br, readBufferSize))
 	}()
 	return p
 }
@@ -364,7 +374,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 		refuse = newErr(ErrShuttingDown, nil, "%s: peer is shutting down", f.Method)
 	case lookupErr != nil:
 		refuse = lookupErr
-	case p.active >= p.cfg.maxInflight:
+	case !notify && len(p.serving) >= p.cfg.maxInflight, notify && len(p.notifying) >= p.cfg.maxInflight:
 		refuse = newErr(ErrOverloaded, nil, "%s: too many calls in flight on this connection (limit %d)", f.Method, p.cfg.maxInflight)
 	}
 	if refuse != nil {
@@ -410,6 +420,13 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	return true, nil
 }
 
+// releaseSlot returns a call's slot.
+func (p *Peer) releaseSlot() {
+	if p.slots != nil {
+		<-p.slots
+	}
+}
+
 // incomingMetadata copies a call's metadata out of its frame.
 func incomingMetadata(f *wire.Frame) Metadata {
 	if len(f.Meta) == 0 {
@@ -450,7 +467,9 @@ func (p *Peer) run(j *job) {
 	defer p.finishJob(j)
 	if j.ctx.Err() != nil {
 		if !j.notify {
-			p.sendError(j.id, contextError(j.ctx, j.method.full))
+			err := contextError(j.ctx, j.method.full)
+			p.unserve(j)
+			p.sendError(j.id, err)
 		}
 		return
 	}
@@ -461,14 +480,26 @@ func (p *Peer) run(j *job) {
 		}
 		return
 	}
+	if err != nil && j.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		err = contextError(j.ctx, j.method.full)
+	}
+	p.unserve(j)
 	if err != nil {
-		if j.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			err = contextError(j.ctx, j.method.full)
-		}
 		p.sendError(j.id, err)
 		return
 	}
 	p.sendReply(j, res)
+}
+
+// unserve stops counting a finished call against the in-flight limit before its result is
+// sent: the caller returns the call's slot when the result arrives and may start another
+// call at once, which must then find room. The job stays active (so a graceful shutdown
+// waits for the result to be written) until finishJob.
+func (p *Peer) unserve(j *job) {
+	j.ctx.end(context.Canceled)
+	p.mu.Lock()
+	delete(p.serving, j.id)
+	p.mu.Unlock()
 }
 
 // finishJob releases what a job held and recycles it.
@@ -595,6 +626,11 @@ func (p *Peer) complete(f *wire.Frame) {
 	if c != nil {
 		delete(p.pending, f.ID)
 		p.signalDrainedLocked()
+		p.releaseSlot()
+	} else if _, ok := p.abandoned[f.ID]; ok {
+		// The other side has finished a call we gave up on: its slot is free now.
+		delete(p.abandoned, f.ID)
+		p.releaseSlot()
 	}
 	p.mu.Unlock()
 	if c == nil {

@@ -17,6 +17,14 @@ import (
 	"github.com/tandem-rpc/tandem/wire"
 )
 
+// Read buffers. A connection in its handshake holds only a small one, so that silent
+// connections (slowloris) cost little; an established peer reads through a larger one on
+// top of it. Frames larger than that are read straight into their own buffer.
+const (
+	handshakeBufferSize = 512
+	readBufferSize      = 16 << 10
+)
+
 // ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or [Server.Close].
 var ErrServerClosed = errors.New("tandem: server closed")
 
@@ -293,7 +301,7 @@ func (s *Server) trackConn(conn net.Conn) bool {
 }
 
 // adopt turns a handshaken connection into a peer, unless the server closed meanwhile.
-func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remoteMax uint32, id Identity) (*Peer, error) {
+func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remote limits, id Identity) (*Peer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, conn)
@@ -301,7 +309,7 @@ func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool
 		conn.Close()
 		return nil, newErr(ErrClosed, nil, "server closed during the handshake")
 	}
-	p := newPeer(s, conn, br, codec, dialer, remoteMax, id)
+	p := newPeer(s, conn, br, codec, dialer, remote, id)
 	s.peers[p] = struct{}{}
 	return p, nil
 }
@@ -343,35 +351,42 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) (*Peer, error) {
 	}
 	defer s.untrack(conn)
 	done := s.handshakeDeadline(ctx, conn)
-	br := bufio.NewReaderSize(conn, 64<<10)
-	codec, remoteMax, id, err := s.acceptHello(ctx, br, conn)
+	br := bufio.NewReaderSize(conn, handshakeBufferSize)
+	codec, remote, id, err := s.acceptHello(ctx, br, conn)
 	done()
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return s.adopt(conn, br, codec, false, remoteMax, id)
+	return s.adopt(conn, br, codec, false, remote, id)
 }
 
-func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Conn) (Codec, uint32, Identity, error) {
+// limits are what the other side announced in the handshake.
+type limits struct {
+	maxFrameSize uint32 // the largest frame it accepts
+	maxInflight  uint32 // how many of our calls it runs at once; 0: no limit
+}
+
+func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Conn) (Codec, limits, Identity, error) {
 	var none Identity
+	var nolimits limits
 	h, err := wire.ReadHello(br)
 	if err != nil {
-		return nil, 0, none, newErr(ErrHandshake, err, "handshake: reading hello: %v", err)
+		return nil, nolimits, none, newErr(ErrHandshake, err, "handshake: reading hello: %v", err)
 	}
 	reply := func(st wire.Status, msg string) error {
-		_, err := conn.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, Status: st, MaxFrameSize: s.cfg.maxFrameSize, Message: msg}))
+		_, err := conn.Write(wire.AppendWelcome(nil, wire.Welcome{Version: wire.Version, Status: st, MaxFrameSize: s.cfg.maxFrameSize, MaxInflight: uint32(s.cfg.maxInflight), Message: msg}))
 		return err
 	}
 	if h.Version != wire.Version {
 		msg := fmt.Sprintf("this side speaks protocol version %d, the dialer %d", wire.Version, h.Version)
 		_ = reply(wire.StatusBadVersion, msg)
-		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, nolimits, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
 	}
 	if h.MaxFrameSize < 1<<10 {
 		msg := fmt.Sprintf("dialer's max frame size %d is below the 1 KiB minimum", h.MaxFrameSize)
 		_ = reply(wire.StatusUnavailable, msg)
-		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, nolimits, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
 	}
 	var codec Codec
 	var names []string
@@ -384,7 +399,7 @@ func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Con
 	if codec == nil {
 		msg := fmt.Sprintf("codec %q not accepted; accepted: %s", h.Codec, strings.Join(names, ", "))
 		_ = reply(wire.StatusBadCodec, msg)
-		return nil, 0, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
+		return nil, nolimits, none, newErr(ErrHandshake, nil, "handshake: %s", msg)
 	}
 	id := Identity{TLS: tlsState(conn)}
 	if s.cfg.auth != nil {
@@ -393,17 +408,17 @@ func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Con
 			_ = reply(wire.StatusAuthFailed, "authentication failed")
 			e := newErr(ErrHandshake, err, "handshake: authentication failed: %v", err)
 			e.Code = CodeUnauthenticated
-			return nil, 0, none, e
+			return nil, nolimits, none, e
 		}
 	}
 	if s.isClosing() {
 		_ = reply(wire.StatusUnavailable, "shutting down")
-		return nil, 0, none, newErr(ErrShuttingDown, nil, "handshake: shutting down")
+		return nil, nolimits, none, newErr(ErrShuttingDown, nil, "handshake: shutting down")
 	}
 	if err := reply(wire.StatusOK, ""); err != nil {
-		return nil, 0, none, newErr(ErrHandshake, err, "handshake: writing welcome: %v", err)
+		return nil, nolimits, none, newErr(ErrHandshake, err, "handshake: writing welcome: %v", err)
 	}
-	return codec, h.MaxFrameSize, id, nil
+	return codec, limits{h.MaxFrameSize, h.MaxInflight}, id, nil
 }
 
 // Dial connects to addr ("tcp://host:port", "unix:///path" or "host:port") and returns the
@@ -440,40 +455,41 @@ func (s *Server) DialConn(ctx context.Context, conn net.Conn) (*Peer, error) {
 	}
 	defer s.untrack(conn)
 	done := s.handshakeDeadline(ctx, conn)
-	br := bufio.NewReaderSize(conn, 64<<10)
-	remoteMax, err := s.dialHello(br, conn)
+	br := bufio.NewReaderSize(conn, handshakeBufferSize)
+	remote, err := s.dialHello(br, conn)
 	done()
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return s.adopt(conn, br, s.cfg.codec, true, remoteMax, Identity{TLS: tlsState(conn)})
+	return s.adopt(conn, br, s.cfg.codec, true, remote, Identity{TLS: tlsState(conn)})
 }
 
-func (s *Server) dialHello(br *bufio.Reader, conn net.Conn) (uint32, error) {
-	hello := wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: s.cfg.maxFrameSize, Codec: s.cfg.codec.Name(), Auth: s.cfg.credentials})
+func (s *Server) dialHello(br *bufio.Reader, conn net.Conn) (limits, error) {
+	var none limits
+	hello := wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: s.cfg.maxFrameSize, MaxInflight: uint32(s.cfg.maxInflight), Codec: s.cfg.codec.Name(), Auth: s.cfg.credentials})
 	if _, err := conn.Write(hello); err != nil {
-		return 0, newErr(ErrHandshake, err, "handshake: writing hello: %v", err)
+		return none, newErr(ErrHandshake, err, "handshake: writing hello: %v", err)
 	}
 	w, err := wire.ReadWelcome(br)
 	if err != nil {
-		return 0, newErr(ErrHandshake, err, "handshake: reading welcome: %v", err)
+		return none, newErr(ErrHandshake, err, "handshake: reading welcome: %v", err)
 	}
 	switch {
 	case w.Status == wire.StatusUnavailable && w.Message == "shutting down":
-		return 0, newErr(ErrShuttingDown, nil, "handshake: the other side is shutting down")
+		return none, newErr(ErrShuttingDown, nil, "handshake: the other side is shutting down")
 	case w.Status == wire.StatusAuthFailed:
 		e := newErr(ErrHandshake, nil, "handshake refused: %s", w.Status)
 		e.Code = CodeUnauthenticated
-		return 0, e
+		return none, e
 	case w.Status != wire.StatusOK:
-		return 0, newErr(ErrHandshake, nil, "handshake refused: %s: %s", w.Status, w.Message)
+		return none, newErr(ErrHandshake, nil, "handshake refused: %s: %s", w.Status, w.Message)
 	case w.Version != wire.Version:
-		return 0, newErr(ErrHandshake, nil, "handshake: the other side speaks protocol version %d, this side %d", w.Version, wire.Version)
+		return none, newErr(ErrHandshake, nil, "handshake: the other side speaks protocol version %d, this side %d", w.Version, wire.Version)
 	case w.MaxFrameSize < 1<<10:
-		return 0, newErr(ErrHandshake, nil, "handshake: the other side's max frame size %d is below the 1 KiB minimum", w.MaxFrameSize)
+		return none, newErr(ErrHandshake, nil, "handshake: the other side's max frame size %d is below the 1 KiB minimum", w.MaxFrameSize)
 	}
-	return w.MaxFrameSize, nil
+	return limits{w.MaxFrameSize, w.MaxInflight}, nil
 }
 
 // Dial connects to addr as a client that exposes no objects of its own; it is

@@ -120,12 +120,12 @@ func TestReadLengthLimits(t *testing.T) {
 }
 
 func TestHandshake(t *testing.T) {
-	h := wire.Hello{Version: wire.Version, MaxFrameSize: 1 << 20, Codec: "msgpack", Auth: []byte("token")}
+	h := wire.Hello{Version: wire.Version, MaxFrameSize: 1 << 20, MaxInflight: 77, Codec: "msgpack", Auth: []byte("token")}
 	got, err := wire.ReadHello(bufio.NewReader(bytes.NewReader(wire.AppendHello(nil, h))))
 	if err != nil || !reflect.DeepEqual(got, h) {
 		t.Fatalf("hello round trip: %+v %v", got, err)
 	}
-	w := wire.Welcome{Version: wire.Version, Status: wire.StatusBadCodec, MaxFrameSize: 1 << 22, Message: "no"}
+	w := wire.Welcome{Version: wire.Version, Status: wire.StatusBadCodec, MaxFrameSize: 1 << 22, MaxInflight: 9, Message: "no"}
 	gotW, err := wire.ReadWelcome(bytes.NewReader(wire.AppendWelcome(nil, w)))
 	if err != nil || gotW != w {
 		t.Fatalf("welcome round trip: %+v %v", gotW, err)
@@ -137,7 +137,7 @@ func TestHandshake(t *testing.T) {
 	if err != nil || other.Version != 9 {
 		t.Fatalf("other version: %+v %v", other, err)
 	}
-	big := append([]byte("TNDM\x01\x00\x10\x00\x00\x00"), 0xFF, 0xFF)
+	big := append([]byte("TNDM\x01\x00\x10\x00\x00\x00\x00\x00\x00\x00"), 0xFF, 0xFF)
 	if _, err := wire.ReadHello(bytes.NewReader(big)); !errors.Is(err, wire.ErrMalformed) {
 		t.Fatalf("auth over the limit: %v", err)
 	}

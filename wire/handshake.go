@@ -52,6 +52,7 @@ var ErrBadMagic = errors.New("wire: not a tandem connection (bad magic)")
 type Hello struct {
 	Version      uint8
 	MaxFrameSize uint32 // the largest frame the dialer accepts
+	MaxInflight  uint32 // how many of the acceptor's calls the dialer runs at once; 0: no limit
 	Codec        string
 	Auth         []byte
 }
@@ -61,6 +62,7 @@ type Welcome struct {
 	Version      uint8
 	Status       Status
 	MaxFrameSize uint32 // the largest frame the acceptor accepts
+	MaxInflight  uint32 // how many of the dialer's calls the acceptor runs at once; 0: no limit
 	Message      string
 }
 
@@ -69,6 +71,7 @@ func AppendHello(dst []byte, h Hello) []byte {
 	dst = append(dst, Magic...)
 	dst = append(dst, h.Version)
 	dst = binary.BigEndian.AppendUint32(dst, h.MaxFrameSize)
+	dst = binary.BigEndian.AppendUint32(dst, h.MaxInflight)
 	codec := h.Codec
 	if len(codec) > 0xFF {
 		codec = codec[:0xFF]
@@ -95,12 +98,13 @@ func ReadHello(r io.Reader) (Hello, error) {
 	if h.Version != Version {
 		return h, nil
 	}
-	var rest [5]byte
+	var rest [9]byte
 	if _, err := io.ReadFull(r, rest[:]); err != nil {
 		return h, err
 	}
 	h.MaxFrameSize = binary.BigEndian.Uint32(rest[:4])
-	codec := make([]byte, rest[4])
+	h.MaxInflight = binary.BigEndian.Uint32(rest[4:8])
+	codec := make([]byte, rest[8])
 	if _, err := io.ReadFull(r, codec); err != nil {
 		return h, err
 	}
@@ -127,13 +131,14 @@ func AppendWelcome(dst []byte, w Welcome) []byte {
 	dst = append(dst, Magic...)
 	dst = append(dst, w.Version, byte(w.Status))
 	dst = binary.BigEndian.AppendUint32(dst, w.MaxFrameSize)
+	dst = binary.BigEndian.AppendUint32(dst, w.MaxInflight)
 	return appendString16(dst, w.Message)
 }
 
 // ReadWelcome reads the acceptor's answer from r.
 func ReadWelcome(r io.Reader) (Welcome, error) {
 	var w Welcome
-	var head [12]byte
+	var head [16]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return w, err
 	}
@@ -143,7 +148,8 @@ func ReadWelcome(r io.Reader) (Welcome, error) {
 	w.Version = head[4]
 	w.Status = Status(head[5])
 	w.MaxFrameSize = binary.BigEndian.Uint32(head[6:])
-	msg := make([]byte, binary.BigEndian.Uint16(head[10:]))
+	w.MaxInflight = binary.BigEndian.Uint32(head[10:])
+	msg := make([]byte, binary.BigEndian.Uint16(head[14:]))
 	if _, err := io.ReadFull(r, msg); err != nil {
 		return w, err
 	}

@@ -31,7 +31,7 @@ type benchFlags struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCLI("bench", "tandem bench [-c callers] [-d duration | -n count] [-rate calls/s] [-codec json|msgpack] [-timeout d] ADDR Service.Method [ARG...]", stdout, stderr)
+	c := newCLI("bench", "tandem bench [-c callers] [-d duration | -n count] [-rate calls/s] [-codec json|msgpack] [-timeout d] [TLS flags] [-token secret] ADDR Service.Method [ARG...]", stdout, stderr)
 	var f benchFlags
 	c.fs.IntVar(&f.callers, "c", 1, "concurrent callers, sharing one connection")
 	c.fs.DurationVar(&f.duration, "d", 10*time.Second, "how long to run; ignored with -n")
@@ -39,6 +39,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.fs.Float64Var(&f.rate, "rate", 0, "calls per second across all callers; 0 means as fast as they go")
 	c.fs.StringVar(&f.codec, "codec", "json", "codec to propose: json or msgpack")
 	c.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each call, and of dialing")
+	var sec dialSecurity // TLS and token flags, as call and list have
+	sec.register(c)
 	if code := c.parse(args); code >= 0 {
 		return code
 	}
@@ -58,6 +60,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case f.timeout <= 0:
 		return c.usageError("-timeout: must be positive")
 	}
+	if err := sec.check(); err != nil {
+		return c.usageError("%v", err)
+	}
 	addr, method := c.fs.Arg(0), c.fs.Arg(1)
 	callArgs := make([]any, 0, c.fs.NArg()-2)
 	for i, a := range c.fs.Args()[2:] {
@@ -72,11 +77,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return c.fail(err)
 	}
-	dialCtx, cancel := context.WithTimeout(ctx, f.timeout)
-	peer, err := tandem.Dial(dialCtx, addr, tandem.WithCodec(codec))
-	cancel()
+	secOpts, err := sec.options()
 	if err != nil {
 		return c.fail(err)
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, f.timeout)
+	peer, err := tandem.Dial(dialCtx, addr, append(secOpts, tandem.WithCodec(codec))...)
+	cancel()
+	if err != nil {
+		return c.fail(sec.explain(err))
 	}
 	defer peer.Close()
 

@@ -79,6 +79,15 @@ func (c *Calc) Note(text string) {
 	}
 }
 
+// Whoami returns the name the server's authenticator gave the caller: the common name of
+// its client certificate under mutual TLS, "token" for a holder of the shared token, or ""
+// when the server authenticates no one.
+func (c *Calc) Whoami(ctx context.Context) string {
+	c.calls.Add(1)
+	id, _ := tandem.IdentityFromContext(ctx)
+	return id.Name
+}
+
 // Stats reports the calls served so far.
 func (c *Calc) Stats() CalcStats {
 	c.calls.Add(1)

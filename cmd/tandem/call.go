@@ -24,24 +24,45 @@ func init() {
 type connFlags struct {
 	timeout time.Duration
 	codec   string
+	sec     dialSecurity
 }
 
 func (f *connFlags) register(c *cli) {
 	c.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long, dialing included")
 	c.fs.StringVar(&f.codec, "codec", "json", "codec to propose: json or msgpack")
+	f.sec.register(c)
 }
 
-// dial connects with the flags' codec, within ctx.
+// check reports a wrong flag, as a usage error.
+func (f *connFlags) check() error {
+	switch {
+	case f.codec != "json" && f.codec != "msgpack":
+		return fmt.Errorf("-codec: want json or msgpack, got %q", f.codec)
+	case f.timeout <= 0:
+		return errors.New("-timeout: must be positive")
+	}
+	return f.sec.check()
+}
+
+// dial connects with the flags' codec, TLS settings and token, within ctx.
 func (f *connFlags) dial(ctx context.Context, addr string) (*tandem.Peer, error) {
 	codec, err := codecByName(f.codec)
 	if err != nil {
 		return nil, err
 	}
-	return tandem.Dial(ctx, addr, tandem.WithCodec(codec))
+	opts, err := f.sec.options()
+	if err != nil {
+		return nil, err
+	}
+	peer, err := tandem.Dial(ctx, addr, append(opts, tandem.WithCodec(codec))...)
+	if err != nil {
+		return nil, f.sec.explain(err)
+	}
+	return peer, nil
 }
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCLI("call", "tandem call [-timeout d] [-codec json|msgpack] ADDR Service.Method [ARG...]", stdout, stderr)
+	c := newCLI("call", "tandem call [-timeout d] [-codec json|msgpack] [TLS flags] [-token secret] ADDR Service.Method [ARG...]", stdout, stderr)
 	var f connFlags
 	f.register(c)
 	if code := c.parse(args); code >= 0 {
@@ -50,11 +71,8 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.fs.NArg() < 2 {
 		return c.usageError("want an address and a Service.Method")
 	}
-	if f.codec != "json" && f.codec != "msgpack" {
-		return c.usageError("-codec: want json or msgpack, got %q", f.codec)
-	}
-	if f.timeout <= 0 {
-		return c.usageError("-timeout: must be positive")
+	if err := f.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	addr, method := c.fs.Arg(0), c.fs.Arg(1)
 	if !strings.Contains(method, ".") {
@@ -187,7 +205,7 @@ func jsonable(v any) any {
 }
 
 func runList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCLI("list", "tandem list [-timeout d] [-codec json|msgpack] ADDR", stdout, stderr)
+	c := newCLI("list", "tandem list [-timeout d] [-codec json|msgpack] [TLS flags] [-token secret] ADDR", stdout, stderr)
 	var f connFlags
 	f.register(c)
 	if code := c.parse(args); code >= 0 {
@@ -196,11 +214,8 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.fs.NArg() != 1 {
 		return c.usageError("want exactly one address, got %d arguments", c.fs.NArg())
 	}
-	if f.codec != "json" && f.codec != "msgpack" {
-		return c.usageError("-codec: want json or msgpack, got %q", f.codec)
-	}
-	if f.timeout <= 0 {
-		return c.usageError("-timeout: must be positive")
+	if err := f.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()

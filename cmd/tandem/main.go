@@ -14,6 +14,11 @@
 // ADDR is "tcp://host:port", "unix:///path" or "host:port". A remote error prints as
 // "error: code: message". Usage errors exit with status 2, failures with status 1, and
 // either prints one line on standard error.
+//
+// serve takes -tls-cert and -tls-key to serve TLS, -tls-ca to require client certificates
+// from that CA (mutual TLS), and -token to require a shared token. call, list and bench take
+// -tls, -tls-ca, -tls-client-cert, -tls-client-key, -tls-server-name and -token. -token
+// defaults to $TANDEM_TOKEN, which keeps it out of the process list.
 package main
 
 import (

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,9 +58,17 @@ type result struct {
 // runTandem runs the CLI with args to completion.
 func runTandem(t *testing.T, args ...string) result {
 	t.Helper()
+	return runTandemEnv(t, nil, args...)
+}
+
+// runTandemEnv runs the CLI with args to completion, with env ("KEY=value") added to the
+// test's environment.
+func runTandemEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tandemBin, args...)
+	cmd.Env = childEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -78,14 +88,46 @@ type server struct {
 	addr   string
 	cmd    *exec.Cmd
 	stdout *bufio.Scanner
-	stderr bytes.Buffer
+	stderr lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer that a test may read while a child process writes to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// childEnv is the environment of a child process: the test's, without a token a developer
+// may have set, plus env.
+func childEnv(env []string) []string {
+	out := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, tokenEnv+"=") })
+	return append(out, env...)
 }
 
 // startServe starts 'tandem serve' with args and waits for its "serving on" line, which
 // carries the address to dial. The server is interrupted and checked at cleanup.
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is [startServe] with env added to the server's environment.
+func startServeEnv(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
 	s := &server{cmd: exec.Command(tandemBin, append([]string{"serve"}, args...)...)}
+	s.cmd.Env = childEnv(env)
 	s.cmd.Stderr = &s.stderr
 	s.cmd.WaitDelay = 10 * time.Second
 	out, err := s.cmd.StdoutPipe()
@@ -278,8 +320,9 @@ func testCalls(t *testing.T, addr string) {
 		}
 		for _, want := range []string{
 			"Calc (concurrent)\n",
-			"  Add    func(a int, b int) int\n",
-			"  Sleep  func(ctx context.Context, a int) (string, error)\n",
+			"  Add     func(a int, b int) int\n",
+			"  Sleep   func(ctx context.Context, a int) (string, error)\n",
+			"  Whoami  func(ctx context.Context) string\n",
 			"Tandem (concurrent)\n",
 			"  Describe  func(ctx context.Context) ([]tandem.ServiceInfo, error)\n",
 		} {

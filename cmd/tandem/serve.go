@@ -20,13 +20,18 @@ func init() {
 const shutdownGrace = 5 * time.Second
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCLI("serve", "tandem serve [-codecs msgpack,json,gob] ADDR", stdout, stderr)
+	c := newCLI("serve", "tandem serve [-codecs msgpack,json,gob] [-tls-cert file -tls-key file [-tls-ca file]] [-token secret] ADDR", stdout, stderr)
 	codecs := c.fs.String("codecs", "msgpack,json", "comma-separated codecs to accept; the first is also proposed when dialing")
+	var sec serveSecurity
+	sec.register(c)
 	if code := c.parse(args); code >= 0 {
 		return code
 	}
 	if c.fs.NArg() != 1 {
 		return c.usageError("want exactly one address, got %d arguments", c.fs.NArg())
+	}
+	if err := sec.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	var accept []tandem.Codec
 	for _, name := range strings.Split(*codecs, ",") {
@@ -36,7 +41,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		accept = append(accept, codec)
 	}
-	srv, err := tandem.NewServer(tandem.WithCodec(accept[0]), tandem.WithAcceptCodecs(accept...))
+	secOpts, err := sec.options()
+	if err != nil {
+		return c.fail(err)
+	}
+	srv, err := tandem.NewServer(append(secOpts, tandem.WithCodec(accept[0]), tandem.WithAcceptCodecs(accept...))...)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -46,6 +55,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ln, err := tandem.Listen(c.fs.Arg(0))
 	if err != nil {
 		return c.fail(err)
+	}
+	if sec.plaintextToken(c.fs.Arg(0)) {
+		fmt.Fprintf(stderr, "tandem serve: warning: the token crosses the network in clear text; add -tls-cert and -tls-key\n")
 	}
 	fmt.Fprintf(stdout, "serving on %s\n", listenAddr(ln))
 
