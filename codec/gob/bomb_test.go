@@ -4,11 +4,11 @@ import (
 	"bytes"
 	stdgob "encoding/gob"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/tandem-rpc/tandem/codec/gob"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 // gobUint encodes x as gob does: one byte below 128, else the negated byte count and
@@ -85,7 +85,7 @@ func TestBombs(t *testing.T) {
 
 	// A Tree nested 1M deep, about 2 MB: each level is a struct field (delta 1) holding a
 	// slice of one Tree (count 1), closed by a zero delta.
-	head, err := c.AppendList(nil, []any{Tree{}})
+	head, err := c.AppendList(nil, []any{codectest.Tree{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,16 +125,12 @@ func TestBombs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var tree Tree
+			var tree codectest.Tree
 			var a any
 			var ints []int
 			for _, ptr := range []any{&tree, &a, &ints, nil} {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				start := time.Now()
-				_, err := c.DecodeList(tt.src, []any{ptr})
-				elapsed := time.Since(start)
-				runtime.ReadMemStats(&after)
+				var err error
+				grew, elapsed := codectest.Measure(func() { _, err = c.DecodeList(tt.src, []any{ptr}) })
 				t.Logf("into %T: %v", ptr, err)
 				if tt.want != nil && !errors.Is(err, tt.want) {
 					t.Fatalf("into %T: err = %v, want %v", ptr, err, tt.want)
@@ -146,7 +142,7 @@ func TestBombs(t *testing.T) {
 				if tt.want == nil {
 					limit = 64 * uint64(len(tt.src)) // type definitions are kept
 				}
-				if grew := after.TotalAlloc - before.TotalAlloc; grew > limit {
+				if grew > limit {
 					t.Errorf("into %T: allocated %d bytes", ptr, grew)
 				}
 				if elapsed > 5*time.Second {

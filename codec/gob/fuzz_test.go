@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tandem-rpc/tandem/codec/gob"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 // FuzzDecodeList decodes arbitrary bytes into typed pointers and into *any. Decoding may
@@ -12,28 +13,17 @@ import (
 // testdata/fuzz/FuzzDecodeList.
 func FuzzDecodeList(f *testing.F) {
 	c := gob.New()
-	for _, vals := range [][]any{
-		{1, "two", 3.5},
-		{sampleRecord()},
-		{map[int]string{1: "a"}, []byte{1}, nil, true},
-		{Tree{Kids: []Tree{{}, {Kids: []Tree{{}}}}}},
-	} {
-		b, err := c.AppendList(nil, vals)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	codectest.Seed(f, c, []any{codectest.Tree{Kids: []codectest.Tree{{}, {Kids: []codectest.Tree{{}}}}}})
 	f.Fuzz(func(t *testing.T, src []byte) {
 		var (
 			a, a2 any
 			i     int
 			s     string
-			r     Record
-			tree  Tree
+			r     codectest.Record
+			tree  codectest.Tree
 			bs    []byte
 			m     map[int]string
-			p     *Point
+			p     *codectest.Point
 		)
 		for _, ptrs := range [][]any{
 			{&a},

@@ -4,49 +4,9 @@ import (
 	"testing"
 
 	"github.com/tandem-rpc/tandem/codec/json"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 func BenchmarkCodec(b *testing.B) {
-	var (
-		x, y int
-		r    Record
-		blob []byte
-		a    any
-	)
-	cases := []struct {
-		name string
-		vals []any
-		ptrs []any
-	}{
-		{"ints", []any{1000, 2000}, []any{&x, &y}},
-		{"struct", []any{sampleRecord()}, []any{&r}},
-		{"bytes64KiB", []any{make([]byte, 64<<10)}, []any{&blob}},
-		{"any", []any{sampleRecord()}, []any{&a}},
-	}
-	c := json.New()
-	for _, tc := range cases {
-		src, err := c.AppendList(nil, tc.vals)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run("encode/"+tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(src)))
-			dst := make([]byte, 0, len(src))
-			for b.Loop() {
-				if dst, err = c.AppendList(dst[:0], tc.vals); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("decode/"+tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(src)))
-			for b.Loop() {
-				if _, err := c.DecodeList(src, tc.ptrs); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	codectest.Benchmarks(b, json.New(), codectest.Sample())
 }

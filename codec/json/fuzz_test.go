@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tandem-rpc/tandem/codec/json"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 // FuzzDecodeList decodes arbitrary bytes into typed pointers and into *any, and checks the
@@ -13,26 +14,16 @@ import (
 // Seeds live in testdata/fuzz/FuzzDecodeList.
 func FuzzDecodeList(f *testing.F) {
 	c := json.New()
-	for _, vals := range [][]any{
-		{1, "two", 3.5},
-		{sampleRecord()},
-		{map[int]string{1: "a"}, []byte{1}, nil, true},
-	} {
-		b, err := c.AppendList(nil, vals)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	codectest.Seed(f, c)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		var (
 			a, a2 any
 			i     int
 			s     string
-			r     Record
+			r     codectest.Record
 			raw   stdjson.RawMessage
 			m     map[string]any
-			p     *Point
+			p     *codectest.Point
 		)
 		for _, ptrs := range [][]any{
 			{&r},

@@ -3,11 +3,11 @@ package msgpack_test
 import (
 	"bytes"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 // TestBombs feeds inputs that crash or exhaust unguarded decoders: vmihailenco/msgpack
@@ -40,16 +40,12 @@ func TestBombs(t *testing.T) {
 			var a any
 			var s []int
 			for _, ptr := range []any{&a, &s} {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				start := time.Now()
-				_, err := c.DecodeList(tt.src, []any{ptr})
-				elapsed := time.Since(start)
-				runtime.ReadMemStats(&after)
+				var err error
+				grew, elapsed := codectest.Measure(func() { _, err = c.DecodeList(tt.src, []any{ptr}) })
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("into %T: err = %v, want %v", ptr, err, tt.want)
 				}
-				if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+				if grew > 64<<10 {
 					t.Errorf("into %T: allocated %d bytes", ptr, grew)
 				}
 				if elapsed > 2*time.Second {

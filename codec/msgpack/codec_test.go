@@ -3,141 +3,17 @@ package msgpack_test
 import (
 	"errors"
 	"math"
-	"reflect"
 	"testing"
-	"time"
 
 	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
-// codec is a copy of tandem's Codec interface; the root package is not imported.
-type codec interface {
-	Name() string
-	AppendList(dst []byte, vals []any) ([]byte, error)
-	DecodeList(src []byte, ptrs []any) (n int, err error)
-}
+var _ codectest.Codec = (*msgpack.Codec)(nil)
 
-var _ codec = (*msgpack.Codec)(nil)
-
-type Celsius float64
-
-type Names []string
-
-type Point struct {
-	X, Y int
-}
-
-type Record struct {
-	ID      int64
-	Name    string
-	Tags    []string
-	Attrs   map[string]int
-	Blob    []byte
-	Origin  Point
-	Parent  *Record
-	Missing *Point
-	Temp    Celsius
-	When    time.Time
-}
-
-var when = time.Date(2024, 5, 17, 10, 11, 12, 13, time.UTC)
-
-func sampleRecord() Record {
-	return Record{
-		ID: 7, Name: "seven", Tags: []string{"a", "b"}, Attrs: map[string]int{"k": 1},
-		Blob: []byte{0, 1, 2}, Origin: Point{X: 1, Y: -2},
-		Parent: &Record{ID: 1, Name: "root", When: when}, Temp: 21.5, When: when,
-	}
-}
-
-// equal compares decoded values, treating times as equal when they name the same instant.
-func equal(a, b any) bool {
-	return reflect.DeepEqual(normalize(reflect.ValueOf(a)), normalize(reflect.ValueOf(b)))
-}
-
-// normalize converts every time.Time within v to UTC so that DeepEqual ignores locations.
-func normalize(v reflect.Value) any {
-	if !v.IsValid() {
-		return nil
-	}
-	c := reflect.New(v.Type()).Elem()
-	c.Set(v)
-	utc(c)
-	return c.Interface()
-}
-
-func utc(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Struct:
-		if t, ok := v.Interface().(time.Time); ok {
-			v.Set(reflect.ValueOf(t.UTC()))
-			return
-		}
-		for i := 0; i < v.NumField(); i++ {
-			if v.Field(i).CanSet() {
-				utc(v.Field(i))
-			}
-		}
-	case reflect.Pointer:
-		if !v.IsNil() {
-			c := reflect.New(v.Type().Elem())
-			c.Elem().Set(v.Elem())
-			utc(c.Elem())
-			v.Set(c)
-		}
-	}
-}
-
-func TestRoundTrip(t *testing.T) {
-	rec := sampleRecord()
-	tests := []struct {
-		name string
-		val  any
-	}{
-		{"int", 42},
-		{"negative int", -1 << 40},
-		{"int8", int8(-128)},
-		{"int64 min", int64(math.MinInt64)},
-		{"uint64 max", uint64(math.MaxUint64)},
-		{"float32", float32(1.5)},
-		{"float64", math.Pi},
-		{"bool", true},
-		{"string", "héllo, 世界"},
-		{"empty string", ""},
-		{"bytes", []byte{0, 0xff, 7}},
-		{"bytes 64KiB", make([]byte, 64<<10)},
-		{"slice", []int{1, 2, 3}},
-		{"nil slice", []int(nil)},
-		{"map", map[string]int{"a": 1, "b": 2}},
-		{"int keys", map[int]string{1: "a", -2: "b"}},
-		{"struct", rec},
-		{"pointer", &rec},
-		{"nil pointer", (*Record)(nil)},
-		{"time", when},
-		{"named float", Celsius(-40)},
-		{"named slice", Names{"x", "y"}},
-		{"slice of structs", []Point{{1, 2}, {3, 4}}},
-	}
-	c := msgpack.New()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := c.AppendList([]byte("prefix"), []any{tt.val})
-			if err != nil {
-				t.Fatalf("AppendList: %v", err)
-			}
-			if string(b[:6]) != "prefix" {
-				t.Fatalf("AppendList clobbered dst: %q", b[:6])
-			}
-			got := reflect.New(reflect.TypeOf(tt.val))
-			n, err := c.DecodeList(b[6:], []any{got.Interface()})
-			if err != nil || n != 1 {
-				t.Fatalf("DecodeList = %d, %v", n, err)
-			}
-			if !equal(got.Elem().Interface(), tt.val) {
-				t.Fatalf("got %#v, want %#v", got.Elem().Interface(), tt.val)
-			}
-		})
-	}
+func TestContract(t *testing.T) {
+	index := codectest.ElementIndex(func(e *msgpack.ElementError) int { return e.Index })
+	codectest.Contract(t, msgpack.New(), index, codectest.LocalTimes())
 }
 
 func TestDecodeIntoAny(t *testing.T) {
@@ -158,9 +34,9 @@ func TestDecodeIntoAny(t *testing.T) {
 		{"slice", []string{"a"}, []any{"a"}},
 		{"map", map[string]int{"k": 1}, map[string]any{"k": int8(1)}},
 		{"int keys", map[int]bool{1: true}, map[any]any{int8(1): true}},
-		{"struct", Point{X: 1, Y: 2}, map[string]any{"X": int8(1), "Y": int8(2)}},
-		{"nil pointer", (*Point)(nil), nil},
-		{"time", when, when},
+		{"struct", codectest.Point{X: 1, Y: 2}, map[string]any{"X": int8(1), "Y": int8(2)}},
+		{"nil pointer", (*codectest.Point)(nil), nil},
+		{"time", codectest.When(), codectest.When()},
 		{"nested", map[string]any{"a": []any{map[string]any{"b": nil}}}, map[string]any{"a": []any{map[string]any{"b": nil}}}},
 	}
 	c := msgpack.New()
@@ -174,7 +50,7 @@ func TestDecodeIntoAny(t *testing.T) {
 			if _, err := c.DecodeList(b, []any{&got}); err != nil {
 				t.Fatalf("DecodeList: %v", err)
 			}
-			if !equal(got, tt.want) {
+			if !codectest.SameInstants(got, tt.want) {
 				t.Fatalf("got %#v (%T), want %#v (%T)", got, got, tt.want, tt.want)
 			}
 		})
@@ -192,121 +68,23 @@ func TestDecodeMapWithUnhashableKey(t *testing.T) {
 	}
 }
 
-func TestMultipleAndMismatch(t *testing.T) {
-	c := msgpack.New()
-	b, err := c.AppendList(nil, []any{1, "two", Point{3, 4}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		i int
-		s string
-		p Point
-	)
-	if n, err := c.DecodeList(b, []any{&i, &s, &p}); n != 3 || err != nil {
-		t.Fatalf("DecodeList = %d, %v", n, err)
-	}
-	if i != 1 || s != "two" || p != (Point{3, 4}) {
-		t.Fatalf("decoded %v %q %v", i, s, p)
-	}
-
-	t.Run("nil pointer skips", func(t *testing.T) {
-		var s2 string
-		if n, err := c.DecodeList(b, []any{nil, &s2, nil}); n != 3 || err != nil || s2 != "two" {
-			t.Fatalf("DecodeList = %d, %v, %q", n, err, s2)
-		}
-	})
-	for _, k := range []int{0, 1, 2, 4} {
-		ptrs := make([]any, k)
-		vals := make([]int, k)
-		for j := range ptrs {
-			vals[j] = -1
-			ptrs[j] = &vals[j]
-		}
-		n, err := c.DecodeList(b, ptrs)
-		if n != 3 || err != nil {
-			t.Fatalf("with %d pointers: DecodeList = %d, %v; want 3, nil", k, n, err)
-		}
-		for _, v := range vals {
-			if v != -1 {
-				t.Fatalf("with %d pointers: decoded %v despite the count mismatch", k, vals)
-			}
-		}
-	}
-	t.Run("empty list", func(t *testing.T) {
-		e, err := c.AppendList(nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, err := c.DecodeList(e, nil); n != 0 || err != nil {
-			t.Fatalf("DecodeList = %d, %v", n, err)
-		}
-	})
-}
-
-func TestElementErrors(t *testing.T) {
-	c := msgpack.New()
-	t.Run("type mismatch", func(t *testing.T) {
-		b, _ := c.AppendList(nil, []any{1, "x"})
-		var a, z int
-		_, err := c.DecodeList(b, []any{&a, &z})
-		var ee *msgpack.ElementError
-		if !errors.As(err, &ee) || ee.Index != 1 {
-			t.Fatalf("err = %v, want ElementError for index 1", err)
-		}
-	})
-	t.Run("not a pointer", func(t *testing.T) {
-		b, _ := c.AppendList(nil, []any{1})
-		_, err := c.DecodeList(b, []any{0})
-		var ee *msgpack.ElementError
-		if !errors.As(err, &ee) {
-			t.Fatalf("err = %v, want ElementError", err)
-		}
-	})
-	t.Run("unencodable", func(t *testing.T) {
-		dst := []byte("keep")
-		out, err := c.AppendList(dst, []any{1, make(chan int)})
-		var ee *msgpack.ElementError
-		if !errors.As(err, &ee) || ee.Index != 1 {
-			t.Fatalf("err = %v, want ElementError for index 1", err)
-		}
-		if string(out) != "keep" {
-			t.Fatalf("dst = %q after a failed append", out)
-		}
-	})
-}
-
 func TestMalformed(t *testing.T) {
-	tests := []struct {
-		name string
-		src  []byte
-		want error
-	}{
-		{"empty", nil, msgpack.ErrNotList},
-		{"not an array", []byte{0x01}, msgpack.ErrNotList},
-		{"map at top", []byte{0x80}, msgpack.ErrNotList},
-		{"nil at top", []byte{0xc0}, msgpack.ErrNotList},
-		{"short array16 header", []byte{0xdc, 0x00}, msgpack.ErrTruncated},
-		{"missing element", []byte{0x92, 0x01}, msgpack.ErrTruncated},
-		{"short uint32", []byte{0x91, 0xce, 0, 0}, msgpack.ErrTruncated},
-		{"short fixstr", []byte{0x91, 0xa3, 'a'}, msgpack.ErrTruncated},
-		{"short fixext", []byte{0x91, 0xd6, 0xff, 0, 0}, msgpack.ErrTruncated},
-		{"ext32 too long", []byte{0x91, 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01}, msgpack.ErrTruncated},
-		{"reserved code", []byte{0x91, 0xc1}, msgpack.ErrInvalidCode},
-		{"trailing byte", []byte{0x91, 0x01, 0x02}, msgpack.ErrTrailingBytes},
-		{"trailing after empty", []byte{0x90, 0x00}, msgpack.ErrTrailingBytes},
-		{"two lists", []byte{0x91, 0x01, 0x91, 0x01}, msgpack.ErrTrailingBytes},
-	}
-	c := msgpack.New()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var a any
-			n, err := c.DecodeList(tt.src, []any{&a})
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("DecodeList = %d, %v; want %v", n, err, tt.want)
-			}
-		})
-	}
+	codectest.Rejects(t, msgpack.New(), []codectest.Input{
+		{Name: "empty", Src: nil, Want: msgpack.ErrNotList},
+		{Name: "not an array", Src: []byte{0x01}, Want: msgpack.ErrNotList},
+		{Name: "map at top", Src: []byte{0x80}, Want: msgpack.ErrNotList},
+		{Name: "nil at top", Src: []byte{0xc0}, Want: msgpack.ErrNotList},
+		{Name: "short array16 header", Src: []byte{0xdc, 0x00}, Want: msgpack.ErrTruncated},
+		{Name: "missing element", Src: []byte{0x92, 0x01}, Want: msgpack.ErrTruncated},
+		{Name: "short uint32", Src: []byte{0x91, 0xce, 0, 0}, Want: msgpack.ErrTruncated},
+		{Name: "short fixstr", Src: []byte{0x91, 0xa3, 'a'}, Want: msgpack.ErrTruncated},
+		{Name: "short fixext", Src: []byte{0x91, 0xd6, 0xff, 0, 0}, Want: msgpack.ErrTruncated},
+		{Name: "ext32 too long", Src: []byte{0x91, 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01}, Want: msgpack.ErrTruncated},
+		{Name: "reserved code", Src: []byte{0x91, 0xc1}, Want: msgpack.ErrInvalidCode},
+		{Name: "trailing byte", Src: []byte{0x91, 0x01, 0x02}, Want: msgpack.ErrTrailingBytes},
+		{Name: "trailing after empty", Src: []byte{0x90, 0x00}, Want: msgpack.ErrTrailingBytes},
+		{Name: "two lists", Src: []byte{0x91, 0x01, 0x91, 0x01}, Want: msgpack.ErrTrailingBytes},
+	})
 }
 
 func TestMaxDepth(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
 // FuzzDecodeList decodes arbitrary bytes into typed pointers and into *any. Decoding may
@@ -12,27 +13,16 @@ import (
 // encode and decode again. Seeds live in testdata/fuzz/FuzzDecodeList.
 func FuzzDecodeList(f *testing.F) {
 	c := msgpack.New()
-	for _, vals := range [][]any{
-		{1, "two", 3.5},
-		{sampleRecord()},
-		{map[int]string{1: "a"}, []byte{1}, nil, true},
-		{when, []any{[]any{map[string]any{}}}},
-	} {
-		b, err := c.AppendList(nil, vals)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	codectest.Seed(f, c, []any{codectest.When(), []any{[]any{map[string]any{}}}})
 	f.Fuzz(func(t *testing.T, src []byte) {
 		var (
 			a, a2 any
 			i     int
 			s     string
-			r     Record
+			r     codectest.Record
 			bs    []byte
 			m     map[string]any
-			p     *Point
+			p     *codectest.Point
 		)
 		for _, ptrs := range [][]any{
 			{&a},
