@@ -274,6 +274,7 @@ func (p *Peer) checkStart(ctx context.Context, method string) (time.Duration, er
 func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 	timeout, err := p.checkStart(ctx, c.Method)
 	if err != nil {
+		p.releaseSlot()
 		return 0, err
 	}
 	sent := timeout
@@ -345,10 +346,10 @@ func (p *Peer) tryAcquireSlot() bool {
 // refuseLocked says why no new call may start, if so. Callers hold p.mu.
 func (p *Peer) refuseLocked(method string) error {
 	switch {
+	case p.remoteGoingAway: // first: a call refused for it was never sent, so it may be retried
+		return newErr(ErrShuttingDown, nil, "%s: the other side is shutting down", method)
 	case p.pending == nil:
 		return &Error{Code: p.err.Code, reason: p.err.reason, Message: method + ": " + p.err.Message, cause: p.err.cause}
-	case p.remoteGoingAway:
-		return newErr(ErrShuttingDown, nil, "%s: the other side is shutting down", method)
 	case p.goingAway:
 		return newErr(ErrShuttingDown, nil, "%s: this peer is shutting down", method)
 	}
