@@ -364,9 +364,10 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 			return Errorf(CodeInvalidArgument, "%s: %d metadata entries, limit %d", method, len(md), wire.MaxMetadata)
 		}
 		meta = make([]wire.Meta, 0, len(md))
+		size := 0
 		for k, v := range md {
-			if len(k) > 0xFFFF || len(v) > 0xFFFF {
-				return Errorf(CodeInvalidArgument, "%s: metadata entry %q longer than 65535 bytes", method, k)
+			if size += len(k) + len(v); size > wire.MaxMetadataSize {
+				return Errorf(CodeInvalidArgument, "%s: metadata of more than %d bytes", method, wire.MaxMetadataSize)
 			}
 			meta = append(meta, wire.Meta{Key: k, Value: v})
 		}
@@ -423,8 +424,8 @@ func (p *Peer) abandon(c *Call, err error) bool {
 	return true
 }
 
-// Metadata is a call's small string metadata, such as tracing ids. It travels with the call
-// (at most 64 entries of at most 64 KiB each, within the frame limit).
+// Metadata is a call's small string metadata, such as tracing ids. It travels with the call:
+// at most 64 entries and 16 KiB of keys and values together.
 type Metadata map[string]string
 
 type outgoingKey struct{}

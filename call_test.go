@@ -314,3 +314,17 @@ func TestMetadata(t *testing.T) {
 type mdReader struct{}
 
 func (mdReader) Get(ctx context.Context, k string) string { return tandem.MetadataFromContext(ctx)[k] }
+
+func TestMetadataLimits(t *testing.T) {
+	_, p := setup(t, transports()[0])
+	big := tandem.Metadata{"a": strings.Repeat("x", 10<<10), "b": strings.Repeat("y", 10<<10)}
+	err := p.Call(tandem.ContextWithMetadata(ctxTimeout(t, 5*time.Second), big), "Calc.Add", nil, 1, 2)
+	wantCode(t, err, tandem.CodeInvalidArgument, nil, "metadata of more than 16384 bytes")
+	many := tandem.Metadata{}
+	for i := range 65 {
+		many[strings.Repeat("k", i+1)] = "v"
+	}
+	err = p.Call(tandem.ContextWithMetadata(ctxTimeout(t, 5*time.Second), many), "Calc.Add", nil, 1, 2)
+	wantCode(t, err, tandem.CodeInvalidArgument, nil, "65 metadata entries, limit 64")
+	must(t, p.Call(ctxTimeout(t, 5*time.Second), "Calc.Add", nil, 1, 2))
+}

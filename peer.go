@@ -598,8 +598,10 @@ func appendErrorFrame(dst []byte, id uint64, e *Error) []byte {
 	var details []wire.Meta
 	if len(e.Details) > 0 {
 		details = make([]wire.Meta, 0, len(e.Details))
+		size := 0
 		for k, v := range e.Details {
-			if len(details) == wire.MaxDetails {
+			// Details beyond the limits are dropped rather than failing the reply.
+			if size += len(k) + len(v); len(details) == wire.MaxDetails || size > wire.MaxMetadataSize {
 				break
 			}
 			details = append(details, wire.Meta{Key: k, Value: v})

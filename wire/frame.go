@@ -61,6 +61,9 @@ const (
 	PingDataSize = 8
 	// MaxMetadata bounds the number of metadata entries on one call.
 	MaxMetadata = 64
+	// MaxMetadataSize bounds the bytes of all keys and values of one call's metadata, or of
+	// one error's details, together.
+	MaxMetadataSize = 16 << 10
 	// MaxDetails bounds the number of detail entries on one error.
 	MaxDetails = 64
 )
@@ -313,10 +316,12 @@ func (p *parser) pairs(dst []Meta, max int) []Meta {
 		return nil
 	}
 	dst = dst[:0]
+	size := 0
 	for range n {
 		k := p.bytes16()
 		v := p.bytes16()
-		if p.bad {
+		if size += len(k) + len(v); p.bad || size > MaxMetadataSize {
+			p.fail()
 			return nil
 		}
 		dst = append(dst, Meta{Key: string(k), Value: string(v)})

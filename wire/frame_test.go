@@ -95,6 +95,7 @@ func TestRejects(t *testing.T) {
 		{"cancel with a body", body(5, 1), wire.ErrMalformed},
 		{"ping too short", body(6, 1, 2), wire.ErrMalformed},
 		{"error truncated", body(3, 0, 1), wire.ErrMalformed},
+		{"metadata over 16 KiB", wire.AppendCall(nil, wire.KindCall, 1, 0, "A.B", []wire.Meta{{Key: "a", Value: string(make([]byte, 9000))}, {Key: "b", Value: string(make([]byte, 9000))}}, nil)[4:], wire.ErrMalformed},
 		{"goaway with trailing bytes", append(wire.AppendGoAway(nil, 1, 1, "")[4:], 0), wire.ErrMalformed},
 	}
 	for _, tt := range tests {
