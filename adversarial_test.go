@@ -26,6 +26,7 @@ import (
 	"github.com/tandem-rpc/tandem/codec/gob"
 	"github.com/tandem-rpc/tandem/codec/json"
 	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/internal/codectest"
 	"github.com/tandem-rpc/tandem/wire"
 )
 
@@ -439,31 +440,6 @@ type bomb struct {
 	decodes bool // legitimately decodable: a reply is fine, an error too
 }
 
-// gobUvarint encodes x as encoding/gob does.
-func gobUvarint(x uint64) []byte {
-	if x < 0x80 {
-		return []byte{byte(x)}
-	}
-	var b []byte
-	for ; x > 0; x >>= 8 {
-		b = append([]byte{byte(x)}, b...)
-	}
-	return append([]byte{byte(-len(b))}, b...)
-}
-
-func gobVarint(i int64) []byte {
-	if i < 0 {
-		return gobUvarint(uint64(^i)<<1 | 1)
-	}
-	return gobUvarint(uint64(i) << 1)
-}
-
-// gobMessage frames body with its length, as one gob message.
-func gobMessage(body ...[]byte) []byte {
-	b := bytes.Join(body, nil)
-	return append(gobUvarint(uint64(len(b))), b...)
-}
-
 // gobLastMessage returns the offset of the last message in a gob stream and its type id.
 func gobLastMessage(s []byte) (off int, id int64) {
 	read := func(p int) (uint64, int) {
@@ -525,7 +501,7 @@ func bombs(t *testing.T, codec string) []bomb {
 		last, treeID := gobLastMessage(head)
 		head = head[:last:last] // the list header and Tree's type definitions
 		const depth = 1 << 20
-		deep := cat(gobVarint(treeID), rep("\x01\x01", depth), rep("\x00", depth+1))
+		deep := cat(codectest.GobInt(treeID), rep("\x01\x01", depth), rep("\x00", depth+1))
 		headerOnly, _ := gobLastMessage(head)
 		var chain bytes.Buffer
 		chain.Write(head[:headerOnly])
@@ -535,14 +511,14 @@ func bombs(t *testing.T, codec string) []bomb {
 			if id == 100+types-1 {
 				elem = 2 // int
 			}
-			chain.Write(gobMessage(gobVarint(-id), []byte{2, 1, 1, 1, 's', 1}, gobVarint(id), []byte{0, 1}, gobVarint(elem), []byte{0, 0}))
+			chain.Write(codectest.GobMessage(codectest.GobInt(-id), []byte{2, 1, 1, 1, 's', 1}, codectest.GobInt(id), []byte{0, 1}, codectest.GobInt(elem), []byte{0, 0}))
 		}
-		chain.Write(gobMessage(gobVarint(100), []byte{0, 0}))
+		chain.Write(codectest.GobMessage(codectest.GobInt(100), []byte{0, 0}))
 		return []bomb{
 			{"message length 2^39", "Sink.Any", []byte{0xfb, 0x7f, 0xff, 0xff, 0xff, 0xff, 0x01}, false},
-			{"slice of 2^40 Trees", "Sink.Tree", cat(head, gobMessage(gobVarint(treeID), []byte{1}, gobUvarint(1<<40), []byte{0})), false},
-			{"2 MB of nested Trees", "Sink.Tree", cat(head, gobMessage(deep)), false},
-			{"2 MB of nested Trees into any", "Sink.Any", cat(head, gobMessage(deep)), false},
+			{"slice of 2^40 Trees", "Sink.Tree", cat(head, codectest.GobMessage(codectest.GobInt(treeID), []byte{1}, codectest.GobUint(1<<40), []byte{0})), false},
+			{"2 MB of nested Trees", "Sink.Tree", cat(head, codectest.GobMessage(deep)), false},
+			{"2 MB of nested Trees into any", "Sink.Any", cat(head, codectest.GobMessage(deep)), false},
 			{"100k nested type definitions", "Sink.Ints", chain.Bytes(), true},
 		}
 	}

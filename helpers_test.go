@@ -83,6 +83,9 @@ func watchBlock(t *testing.T) *hooks {
 	return h
 }
 
+// unexported exists to prove that unexported methods are never reachable.
+//
+//lint:ignore U1000 called only remotely, where it must fail.
 func (c *Calc) unexported() int { return 1 }
 
 // transport connects a client to srv over one kind of connection.

@@ -140,15 +140,6 @@ func AppendCall(dst []byte, k Kind, id uint64, timeout time.Duration, method str
 	return FinishFrame(dst, start)
 }
 
-// CallOverhead returns how many bytes a call frame adds around its payload.
-func CallOverhead(method string, meta []Meta) int {
-	n := LengthSize + HeaderSize + 8 + 2 + len(method) + 2
-	for _, m := range meta {
-		n += 4 + len(m.Key) + len(m.Value)
-	}
-	return n
-}
-
 // AppendError appends an error frame.
 func AppendError(dst []byte, id uint64, code, reason uint16, message string, details []Meta) []byte {
 	start := len(dst)

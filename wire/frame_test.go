@@ -71,9 +71,6 @@ func TestRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if got := wire.CallOverhead("Calc.Add", meta); got != len(wire.AppendCall(nil, wire.KindCall, 1, 0, "Calc.Add", meta, nil)) {
-		t.Fatalf("CallOverhead = %d", got)
-	}
 }
 
 func TestRejects(t *testing.T) {

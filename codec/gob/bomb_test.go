@@ -11,32 +11,6 @@ import (
 	"github.com/tandem-rpc/tandem/internal/codectest"
 )
 
-// gobUint encodes x as gob does: one byte below 128, else the negated byte count and
-// the big-endian bytes.
-func gobUint(x uint64) []byte {
-	if x < 0x80 {
-		return []byte{byte(x)}
-	}
-	var b []byte
-	for ; x > 0; x >>= 8 {
-		b = append([]byte{byte(x)}, b...)
-	}
-	return append([]byte{byte(-len(b))}, b...)
-}
-
-func gobInt(i int64) []byte {
-	if i < 0 {
-		return gobUint(uint64(^i)<<1 | 1)
-	}
-	return gobUint(uint64(i) << 1)
-}
-
-// message frames body with its length.
-func message(body ...[]byte) []byte {
-	b := bytes.Join(body, nil)
-	return append(gobUint(uint64(len(b))), b...)
-}
-
 // readUint decodes the gob unsigned integer at s[p:] and returns it and its size.
 func readUint(s []byte, p int) (uint64, int) {
 	if s[p] < 0x80 {
@@ -66,13 +40,13 @@ func lastMessage(s []byte) (off int, id int64) {
 // sliceTypeDef defines type id as a slice of elem: wireType{SliceT: &sliceType{
 // CommonType{Name: "s", Id: id}, Elem: elem}}.
 func sliceTypeDef(id, elem int64) []byte {
-	return message(
-		gobInt(-id),
-		[]byte{2},                        // wireType field 1, SliceT
-		[]byte{1},                        // sliceType field 0, CommonType
-		[]byte{1, 1, 's'},                // Name
-		[]byte{1}, gobInt(id), []byte{0}, // Id, end of CommonType
-		[]byte{1}, gobInt(elem), []byte{0}, // Elem, end of sliceType
+	return codectest.GobMessage(
+		codectest.GobInt(-id),
+		[]byte{2},                                  // wireType field 1, SliceT
+		[]byte{1},                                  // sliceType field 0, CommonType
+		[]byte{1, 1, 's'},                          // Name
+		[]byte{1}, codectest.GobInt(id), []byte{0}, // Id, end of CommonType
+		[]byte{1}, codectest.GobInt(elem), []byte{0}, // Elem, end of sliceType
 		[]byte{0}, // end of wireType
 	)
 }
@@ -92,9 +66,9 @@ func TestBombs(t *testing.T) {
 	last, treeID := lastMessage(head)
 	head = head[:last] // the list header and Tree's type definitions
 	const depth = 1 << 20
-	value := append(gobInt(treeID), bytes.Repeat([]byte{1, 1}, depth)...)
+	value := append(codectest.GobInt(treeID), bytes.Repeat([]byte{1, 1}, depth)...)
 	value = append(value, bytes.Repeat([]byte{0}, depth+1)...)
-	deepTree := append(head[:len(head):len(head)], message(value)...)
+	deepTree := append(head[:len(head):len(head)], codectest.GobMessage(value)...)
 
 	// A chain of 200,000 slice types, each the slice of the next, then an empty value of
 	// the outermost: the value is shallow, the type is not.
@@ -109,7 +83,7 @@ func TestBombs(t *testing.T) {
 		}
 		types.Write(sliceTypeDef(id, elem))
 	}
-	types.Write(message(gobInt(100), []byte{0, 0})) // singleton delta, count 0
+	types.Write(codectest.GobMessage(codectest.GobInt(100), []byte{0, 0})) // singleton delta, count 0
 	deepTypes := types.Bytes()
 
 	tests := []struct {
@@ -119,7 +93,7 @@ func TestBombs(t *testing.T) {
 	}{
 		{"huge message length", []byte{0xfc, 0x7f, 0xff, 0xff, 0xff, 0x01}, gob.ErrTruncated},
 		{"huge slice count", append(head[:len(head):len(head)],
-			message(gobInt(treeID), []byte{1}, gobUint(1<<40), []byte{0})...), gob.ErrTruncated},
+			codectest.GobMessage(codectest.GobInt(treeID), []byte{1}, codectest.GobUint(1<<40), []byte{0})...), gob.ErrTruncated},
 		{"2 MB of nested values", deepTree, gob.ErrTooDeep},
 		{"200k nested type definitions", deepTypes, nil},
 	}
