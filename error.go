@@ -41,7 +41,7 @@ var (
 	ErrShuttingDown = sentinel(CodeUnavailable, reasonShuttingDown, "shutting down")
 	// ErrFrameTooLarge: a call or its result exceeds the receiver's maximum frame size.
 	ErrFrameTooLarge = sentinel(CodeResourceExhausted, reasonFrameTooLarge, "frame too large")
-	// ErrOverloaded: a queue or in-flight limit is full; the call was not started.
+	// ErrOverloaded: a serialized service's or pump's queue is full; the call was not started.
 	ErrOverloaded = sentinel(CodeResourceExhausted, reasonOverloaded, "overloaded")
 	// ErrConnectionLost: the connection ended before the call completed.
 	ErrConnectionLost = sentinel(CodeUnavailable, reasonConnectionLost, "connection lost")

@@ -17,6 +17,7 @@ type liveness struct {
 	timer    *time.Timer
 	stopped  bool
 	lastRead atomic.Int64 // UnixNano of the last frame read
+	paused   atomic.Bool  // the reader has stopped reading until a handler ends
 	pingSent int64        // UnixNano of our unanswered ping, or 0; used by tick only
 
 	lastPing int64 // UnixNano of the last ping received; used by the reader only
@@ -67,6 +68,11 @@ func (p *Peer) tick() {
 	default:
 	}
 	now := time.Now().UnixNano()
+	if p.live.paused.Load() {
+		// Input is waiting because this side stopped reading it (backpressure): the other
+		// side is not idle, nor can its pongs be read.
+		p.live.lastRead.Store(now)
+	}
 	last := p.live.lastRead.Load()
 	idle := time.Duration(now - last)
 	if p.cfg.idleTimeout > 0 && idle >= p.cfg.idleTimeout {

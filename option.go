@@ -164,8 +164,10 @@ func WithMaxFrameSize(n int) Option {
 	})
 }
 
-// WithMaxInflight bounds the calls one connection may have running on this side at once;
-// calls beyond it fail at once with [ErrOverloaded]. Default: [DefaultMaxInflight] (1024).
+// WithMaxInflight bounds the calls (and, counted apart, the notifications) one connection
+// may have running on this side at once. The limit is announced in the handshake and a
+// tandem caller waits for a free slot before sending; from a peer that sends more anyway,
+// this side stops reading until a handler returns. Default: [DefaultMaxInflight] (1024).
 func WithMaxInflight(n int) Option {
 	return optionFunc(func(cfg *config) error {
 		if n <= 0 {

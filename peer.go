@@ -46,7 +46,7 @@ type Peer struct {
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
 	serving         map[uint64]*callCtx   // incoming calls in progress, by id
 	notifying       map[*callCtx]struct{} // incoming notifications in progress
-	active          int                   // incoming calls and notifications in progress
+	active          int                   // incoming calls and notifications not yet finished
 	lastAccepted    uint64                // highest incoming call id accepted
 	goingAway       bool                  // we sent going-away: refuse new calls
 	remoteGoingAway bool                  // the other side did: fail new calls fast
@@ -59,6 +59,7 @@ type Peer struct {
 	// to queue or refuse. nil when the other side set no limit.
 	slots   chan struct{}
 	drained chan struct{} // signalled when active and pending reach zero
+	room    chan struct{} // signalled when an incoming call or notification ends
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -89,6 +90,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		serving:   make(map[uint64]*callCtx),
 		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
+		room:      make(chan struct{}, 1),
 		work:      make(chan *job),
 		goaway:    make(chan struct{}),
 		abandoned: make(map[uint64]struct{}),
@@ -366,16 +368,24 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 		}
 	}
 	var refuse error
+	for refuse == nil && lookupErr == nil && p.pending != nil && !p.goingAway && p.full(notify) {
+		// Backpressure: the other side has more calls (or notifications) running here than
+		// the limit it was told. Stop reading, holding this one frame, until one ends; TCP
+		// then stops the sender. A tandem caller never gets here for calls, as it waits
+		// for a slot before sending.
+		p.mu.Unlock()
+		refuse = p.waitForRoom()
+		p.mu.Lock()
+	}
 	switch {
 	case p.pending == nil:
 		p.mu.Unlock()
 		return false, nil // closing: nothing more will be served
+	case refuse != nil:
 	case p.goingAway:
 		refuse = newErr(ErrShuttingDown, nil, "%s: peer is shutting down", f.Method)
 	case lookupErr != nil:
 		refuse = lookupErr
-	case !notify && len(p.serving) >= p.cfg.maxInflight, notify && len(p.notifying) >= p.cfg.maxInflight:
-		refuse = newErr(ErrOverloaded, nil, "%s: too many calls in flight on this connection (limit %d)", f.Method, p.cfg.maxInflight)
 	}
 	if refuse != nil {
 		p.mu.Unlock()
@@ -418,6 +428,36 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// full reports whether another incoming call (or notification) would exceed the in-flight
+// limit. Callers hold p.mu.
+func (p *Peer) full(notify bool) bool {
+	if notify {
+		return len(p.notifying) >= p.cfg.maxInflight
+	}
+	return p.active-len(p.notifying) >= p.cfg.maxInflight
+}
+
+// waitForRoom parks the reader until a handler ends or the peer closes. Meanwhile the
+// liveness watch does not count the unread input against the other side.
+func (p *Peer) waitForRoom() error {
+	p.live.paused.Store(true)
+	defer p.live.paused.Store(false)
+	select {
+	case <-p.room:
+		return nil
+	case <-p.done:
+		return p.err
+	}
+}
+
+// roomLocked wakes a reader waiting in waitForRoom. Callers hold p.mu.
+func (p *Peer) roomLocked() {
+	select {
+	case p.room <- struct{}{}:
+	default:
+	}
 }
 
 // releaseSlot returns a call's slot.
@@ -491,10 +531,11 @@ func (p *Peer) run(j *job) {
 	p.sendReply(j, res)
 }
 
-// unserve stops counting a finished call against the in-flight limit before its result is
-// sent: the caller returns the call's slot when the result arrives and may start another
-// call at once, which must then find room. The job stays active (so a graceful shutdown
-// waits for the result to be written) until finishJob.
+// unserve ends a finished call's context and forgets its id before its result is sent, so
+// that a cancel arriving meanwhile finds nothing. The call still counts against the
+// in-flight limit, and a graceful shutdown still waits for it, until finishJob: the
+// handler's goroutine is busy until the result is written, and counting it keeps the
+// goroutines a connection can occupy bounded by the limit.
 func (p *Peer) unserve(j *job) {
 	j.ctx.end(context.Canceled)
 	p.mu.Lock()
@@ -512,6 +553,7 @@ func (p *Peer) finishJob(j *job) {
 		delete(p.serving, j.id)
 	}
 	p.active--
+	p.roomLocked()
 	p.signalDrainedLocked()
 	p.mu.Unlock()
 	putBuf(j.buf)
