@@ -794,6 +794,74 @@ func floodPings(t *testing.T, c net.Conn) int {
 	}
 }
 
+// TestQueuedPongsAreCapped floods pings, all within a lifted ping limit, from a peer that
+// never reads, over a pipe: once 64 KiB of pongs wait unwritten, the server stops reading,
+// and the write timeout then drops the connection as a slow consumer.
+func TestQueuedPongsAreCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const writeTimeout = 30 * time.Second
+		srv, err := tandem.NewServer(tandem.WithMinPingInterval(time.Nanosecond), tandem.WithWriteTimeout(writeTimeout),
+			tandem.WithKeepalive(time.Hour, time.Hour), tandem.WithLogger(slog.New(slog.DiscardHandler)))
+		must(t, err)
+		defer srv.Close()
+		a, b := net.Pipe()
+		counted := &countingConn{Conn: a}
+		served := make(chan *tandem.Peer, 1)
+		go func() {
+			p, err := srv.ServeConn(context.Background(), counted)
+			if err != nil {
+				t.Errorf("ServeConn: %v", err)
+			}
+			served <- p
+		}()
+		_, err = b.Write(wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: wire.DefaultMaxFrameSize, Codec: "msgpack"}))
+		must(t, err)
+		br := bufio.NewReader(b)
+		_, err = wire.ReadWelcome(br)
+		must(t, err)
+		peer := <-served
+		readAfterHandshake := counted.read.Load()
+
+		ping := wire.AppendPing(nil, wire.KindPing, [8]byte{})
+		stopped := make(chan int)
+		go func() {
+			n := 0
+			for ; n < 1_000_000; n++ {
+				time.Sleep(time.Nanosecond) // fake time: just over the ping limit
+				if _, err := b.Write(ping); err != nil {
+					break
+				}
+			}
+			stopped <- n
+		}()
+		// Fake time moves on only while every goroutine waits: this returns once the
+		// flooding goroutine is stuck in a write rather than a sleep.
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		// The reader stops with up to 64 KiB of pongs queued behind the write that blocks,
+		// which holds the pongs of at most one more 64 KiB, plus one read buffer of pings.
+		pongs := int64(len(wire.AppendPing(nil, wire.KindPong, [8]byte{})))
+		bound := 2*(64<<10)/pongs*int64(len(ping)) + 16<<10
+		read := counted.read.Load() - readAfterHandshake
+		if read > bound {
+			t.Fatalf("the server read %d bytes of pings from a peer that reads nothing; bound %d", read, bound)
+		}
+		if err := peer.Err(); err != nil {
+			t.Fatalf("connection ended before the write timeout: %v", err)
+		}
+		time.Sleep(writeTimeout)
+		<-peer.Done()
+		if !errors.Is(peer.Err(), tandem.ErrConnectionLost) {
+			t.Fatalf("peer ended with %v, want ErrConnectionLost", peer.Err())
+		}
+		b.Close()
+		if n := <-stopped; n >= 1_000_000 {
+			t.Fatalf("all %d pings were taken", n)
+		}
+		t.Logf("pings read before the server stopped reading: %d (%d bytes, bound %d)", read/int64(len(ping)), read, bound)
+	})
+}
+
 func TestAdversarialPingFloodNeverReading(t *testing.T) {
 	t.Run("default ping limit", func(t *testing.T) {
 		sink := newLogSink()

@@ -320,7 +320,7 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 		if err := p.pingReceived(p.live.lastRead.Load()); err != nil {
 			return false, err
 		}
-		if dst, err := p.w.begin(); err == nil {
+		if dst, err := p.w.beginAsync(); err == nil {
 			p.w.commitAsync(wire.AppendPing(dst, wire.KindPong, f.PingData))
 		}
 	case wire.KindPong:
@@ -631,7 +631,7 @@ func (p *Peer) sendError(id uint64, err error) {
 
 // sendErrorAsync is sendError for the reading goroutine, which must never write.
 func (p *Peer) sendErrorAsync(id uint64, err error) {
-	if dst, werr := p.w.begin(); werr == nil {
+	if dst, werr := p.w.beginAsync(); werr == nil {
 		p.w.commitAsync(appendErrorFrame(dst, id, toWireError(err)))
 	}
 }

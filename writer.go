@@ -8,12 +8,13 @@ import (
 )
 
 // writer coalesces the frames of every goroutine using a connection into few writes.
-// Senders append encoded frames to one buffer under mu (begin, then commit or
-// commitAsync). The last of a group of concurrent senders writes the buffer out itself,
+// Senders append encoded frames to one buffer under mu (begin then commit, or beginAsync
+// then commitAsync). The last of a group of concurrent senders writes the buffer out itself,
 // with every frame the group appended: a burst of small calls costs one syscall, and a lone
 // caller's frame goes out at once, without a hand-off to another goroutine. The
-// connection's reader only uses commitAsync, and a background goroutine writes for it: a
-// reader that wrote could deadlock against a peer whose reader is writing too.
+// connection's reader only uses beginAsync and commitAsync, and a background goroutine
+// writes for it: a reader that wrote could deadlock against a peer whose reader is writing
+// too.
 type writer struct {
 	conn    net.Conn
 	limit   int           // buffered bytes beyond which senders wait
@@ -28,12 +29,18 @@ type writer struct {
 	err      error     // set once: no more frames are accepted
 	deadline time.Time // the write deadline last set on conn
 
+	asyncQueued int // bytes of the reader's frames in buf
+
 	senders atomic.Int32 // goroutines between begin and commit, holding or waiting for mu
 
 	wake   chan struct{} // there is work for the background goroutine
 	quit   chan struct{} // stop at once, dropping buffered frames
 	exited chan struct{} // the background goroutine returned
 }
+
+// asyncLimit bounds the bytes of frames the connection's reader may have waiting in the
+// write buffer (pongs, refusals): about 2,900 pongs.
+const asyncLimit = 64 << 10
 
 func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error)) *writer {
 	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
@@ -42,15 +49,23 @@ func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error
 }
 
 // begin locks the buffer for appending and returns it, or the writer's terminal error. On
-// success the caller must call commit or commitAsync, with the buffer extended or as it was.
-func (w *writer) begin() ([]byte, error) {
+// success the caller must call commit, with the buffer extended or as it was.
+func (w *writer) begin() ([]byte, error) { return w.lock(false) }
+
+// beginAsync is begin for the connection's reader, whose frames (pongs and refusals) go out
+// through commitAsync. Beyond the buffer's limit it also waits while asyncLimit bytes of
+// such frames are queued, so that a peer which sends pings or bad calls but never reads
+// stops being read long before the buffer fills.
+func (w *writer) beginAsync() ([]byte, error) { return w.lock(true) }
+
+func (w *writer) lock(async bool) ([]byte, error) {
 	w.senders.Add(1)
 	w.mu.Lock()
-	if w.err == nil && len(w.buf) >= w.limit {
+	if w.err == nil && w.full(async) {
 		// Wait for the buffer to drain. A waiting sender does not count, or the senders
 		// ahead of it would leave the flushing to it.
 		w.senders.Add(-1)
-		for w.err == nil && len(w.buf) >= w.limit {
+		for w.err == nil && w.full(async) {
 			w.signal()
 			w.space.Wait()
 		}
@@ -63,6 +78,11 @@ func (w *writer) begin() ([]byte, error) {
 		return nil, err
 	}
 	return w.buf, nil
+}
+
+// full reports whether a sender must wait for the buffer to be taken. Callers hold mu.
+func (w *writer) full(async bool) bool {
+	return len(w.buf) >= w.limit || (async && w.asyncQueued >= asyncLimit)
 }
 
 // commit stores the extended buffer and unlocks it. If no other sender is on its way and
@@ -89,6 +109,7 @@ func (w *writer) commit(b []byte) {
 // commitAsync stores the extended buffer, unlocks it and leaves the writing to the
 // background goroutine.
 func (w *writer) commitAsync(b []byte) {
+	w.asyncQueued += len(b) - len(w.buf)
 	w.buf = b
 	w.senders.Add(-1)
 	w.mu.Unlock()
@@ -108,6 +129,7 @@ func (w *writer) flushLocked() error {
 	w.writing = true
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
+	w.asyncQueued = 0
 	w.mu.Unlock()
 	w.space.Broadcast()
 	var err error
