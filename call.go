@@ -125,6 +125,7 @@ func (p *Peer) Call(ctx context.Context, method string, result any, args ...any)
 
 // call is Call without interceptors.
 func (p *Peer) call(ctx context.Context, method string, result any, args []any) error {
+	p.takeOverReading() // if a handler called us on the reading goroutine, someone must read the result
 	c, _ := p.calls.Get().(*Call)
 	if c == nil {
 		c = &Call{done: make(chan struct{}, 1), blocking: true}
@@ -179,6 +180,7 @@ func (c *Call) setArgs(args []any) {
 // when it completes; [Call.Then] adds a callback. Errors in starting the call, such as a
 // closed connection, are reported by the returned call, never by a panic.
 func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *Call {
+	p.takeOverReading()
 	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
 	if len(p.cfg.clientInterceptors) > 0 {
 		// The interceptors wrap a blocking call on a goroutine of the call's own.

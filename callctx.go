@@ -102,6 +102,11 @@ func (c *callCtx) watchLocked() {
 		close(c.done)
 		return
 	}
+	// A handler that waits on its context needs the cancel frame read, and may be the
+	// reader's (see Peer.runInline).
+	if c.peer != nil {
+		c.peer.takeOverReading()
+	}
 	if !c.deadline.IsZero() {
 		d := time.Until(c.deadline)
 		if d <= 0 {

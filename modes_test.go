@@ -147,8 +147,10 @@ func TestPumped(t *testing.T) {
 
 	// A full pump refuses calls with ErrOverloaded.
 	var waiting []*tandem.Call
-	for pump.Len() < 4 {
+	for range 4 {
 		waiting = append(waiting, p.Go(ctx, "Game.Move", nil, 9))
+	}
+	for pump.Len() < 4 {
 		<-pump.Ready()
 	}
 	err = p.Call(ctx, "Game.Move", nil, 10)

@@ -22,8 +22,10 @@ import (
 // A handler reaches the peer that called it with [PeerFromContext].
 //
 // A Peer is safe for use by any number of goroutines: calls are multiplexed on the one
-// connection and matched to replies by id, in any order. One goroutine reads frames and one
-// writes them, coalescing concurrent senders; handlers never run on the reading goroutine.
+// connection and matched to replies by id, in any order. One goroutine at a time reads
+// frames; senders coalesce their writes. A call that arrives alone may run on the reading
+// goroutine, which then hands the reading to another goroutine if the handler takes long,
+// calls out, or waits on its context.
 type Peer struct {
 	srv       *Server
 	cfg       *config
@@ -41,6 +43,17 @@ type Peer struct {
 	// timer belong to the peer's goroutines (and, under testing/synctest, to its bubble)
 	work        chan *job    // hands a job to a parked worker goroutine
 	idleWorkers atomic.Int32 // workers parked on work
+
+	// The reader: one goroutine at a time reads frames, from br. It may run a call's
+	// handler itself, lending out the reading (see runInline); reading then stops until
+	// it returns or another goroutine takes the reading over.
+	br         *bufio.Reader
+	readState  atomic.Int32  // readActive, readLent or readEnded
+	rescue     *time.Timer   // runs watchInline
+	watching   atomic.Bool   // rescue is armed
+	inlineRuns atomic.Uint64 // handlers run on the reader so far
+	watchSeen  uint64        // inlineRuns at the last watch; used by watchInline only
+	readDone   chan struct{} // closed when the reading has ended
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -91,6 +104,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
 		room:      make(chan struct{}, 1),
+		readDone:  make(chan struct{}),
 		work:      make(chan *job),
 		goaway:    make(chan struct{}),
 		abandoned: make(map[uint64]struct{}),
@@ -112,16 +126,16 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		}
 		p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
 	})
+	p.br = bufio.NewReaderSize(br, readBufferSize)
+	p.rescue = time.AfterFunc(time.Hour, p.watchInline)
+	p.rescue.Stop()
 	p.startLiveness()
 	p.loops.Add(2)
 	go func() {
 		defer p.loops.Done()
 		p.w.loop()
 	}()
-	go func() {
-		defer p.loops.Done()
-		p.readLoop(bufio.NewReaderSize(br, readBufferSize))
-	}()
+	go p.readLoop()
 	return p
 }
 
@@ -228,60 +242,180 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		// Stop the writer before cancelling handlers, so that their now-pointless error
 		// replies are never sent.
 		p.stopLiveness()
+		p.rescue.Stop()
 		p.w.stop(why, flush)
 		if flush {
 			_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.handshakeTimeout))
 			<-p.w.exited
 		}
 		_ = p.conn.Close()
+		if p.readState.CompareAndSwap(readLent, readEnded) {
+			// The reader is running a handler, which Close does not wait for.
+			close(p.readDone)
+			p.loops.Done()
+		}
 		for _, c := range serving {
 			c.end(context.Canceled)
 		}
-		lost := ErrConnectionLost
-		if why.reason == reasonClosed {
-			lost = ErrClosed
-		}
-		p.mu.Lock()
-		goneAway, lastID := p.remoteGoingAway, p.remoteLastID
-		p.mu.Unlock()
-		for _, c := range pending {
-			if goneAway && c.id > lastID {
-				// The other side said it accepted calls up to lastID only: this one never
-				// started, so it is safe to retry elsewhere.
-				c.finish(newErr(ErrShuttingDown, why.cause, "%s: not started before the other side went away (%s)", c.Method, why.Message))
-				continue
-			}
-			c.finish(&Error{Code: lost.Code, reason: lost.reason, Message: c.Method + ": " + why.Message, cause: why.cause})
-		}
 		close(p.done)
 		p.srv.removePeer(p)
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-p.readDone:
+			p.failPending(pending, why)
+		default:
+			// The reader may still hold frames it read before the end, a going-away among
+			// them, which decides how the calls fail: it ends once they are dispatched.
+			go func() {
+				<-p.readDone
+				p.failPending(pending, why)
+			}()
+		}
 	})
 }
 
-// readLoop reads and dispatches frames until the connection fails or breaks the protocol.
-// Frame buffers are recycled once dispatched, unless a call keeps its buffer until its
-// handler has decoded the arguments.
-func (p *Peer) readLoop(br *bufio.Reader) {
+// failPending fails the calls still waiting when the connection ended.
+func (p *Peer) failPending(pending map[uint64]*Call, why *Error) {
+	lost := ErrConnectionLost
+	if why.reason == reasonClosed {
+		lost = ErrClosed
+	}
+	p.mu.Lock()
+	goneAway, lastID := p.remoteGoingAway, p.remoteLastID
+	p.mu.Unlock()
+	for _, c := range pending {
+		if goneAway && c.id > lastID {
+			// The other side said it accepted calls up to lastID only: this one never
+			// started, so it is safe to retry elsewhere.
+			c.finish(newErr(ErrShuttingDown, why.cause, "%s: not started before the other side went away (%s)", c.Method, why.Message))
+			continue
+		}
+		c.finish(&Error{Code: lost.Code, reason: lost.reason, Message: c.Method + ": " + why.Message, cause: why.cause})
+	}
+}
+
+// readLoop reads and dispatches frames until the connection fails or breaks the protocol,
+// or until it lends the reading out and another goroutine takes it over. Frame buffers are
+// recycled once dispatched, unless a call keeps its buffer until its handler has decoded
+// the arguments. The reading counts as one of p.loops, handed from goroutine to goroutine
+// with the reading itself, and done when the reading ends.
+func (p *Peer) readLoop() {
 	var hdr [wire.LengthSize]byte
 	for {
-		n, err := wire.ReadLength(br, &hdr, p.cfg.maxFrameSize)
+		n, err := wire.ReadLength(p.br, &hdr, p.cfg.maxFrameSize)
 		if err == nil {
 			bp := getBuf(n)
-			if _, err = io.ReadFull(br, *bp); err == nil {
+			if _, err = io.ReadFull(p.br, *bp); err == nil {
 				p.live.lastRead.Store(time.Now().UnixNano())
 				var f wire.Frame
 				if f, err = wire.Parse(*bp, nil); err == nil {
 					var kept bool
-					if kept, err = p.dispatch(&f, bp); !kept {
+					var j *job
+					if kept, j, err = p.dispatch(&f, bp); !kept {
 						putBuf(bp)
+					}
+					if j != nil && !p.runInline(j) {
+						return // another goroutine reads now
 					}
 				}
 			}
 		}
 		if err != nil {
 			p.terminate(p.readError(err), false)
+			if p.readState.CompareAndSwap(readActive, readEnded) {
+				close(p.readDone)
+				p.loops.Done()
+			}
 			return
 		}
+	}
+}
+
+// The states of a peer's reading.
+const (
+	readActive = iota // a goroutine is in readLoop
+	readLent          // the reader is running a handler; nobody reads
+	readEnded         // the connection has ended; nobody will read
+)
+
+// inlineWatch is how often a peer whose reader runs handlers checks that one is not taking
+// too long: a handler that has run through a whole period loses the reading to a new
+// goroutine (sooner, when it calls out or waits on its context; see takeOverReading).
+// The watch is one timer that stops when the reader stops running handlers, not a timer
+// per call, whose arming would wake an idle thread every time.
+const inlineWatch = 500 * time.Microsecond
+
+// runInline runs j on the reading goroutine: no hand-off to a worker, no goroutine woken,
+// which is most of the cost of a small call when calls arrive one at a time. Reading stops
+// meanwhile, so the watch, a call the handler makes, or the handler waiting on its
+// context hands the reading to another goroutine. runInline reports whether this goroutine
+// still has the reading afterwards.
+func (p *Peer) runInline(j *job) bool {
+	m := j.method
+	p.inlineRuns.Add(1)
+	p.readState.Store(readLent)
+	if !p.watching.Load() && p.watching.CompareAndSwap(false, true) {
+		p.rescue.Reset(inlineWatch)
+	}
+	p.run(j)
+	if p.readState.CompareAndSwap(readLent, readActive) {
+		return true
+	}
+	// This method's handlers may block: run its next calls on workers. This goroutine
+	// has no more part to play.
+	m.notInline.Store(notInlineAfterRescue)
+	return false
+}
+
+// watchInline runs on the rescue timer while the reader runs handlers. It takes the
+// reading over from a handler that has run for a whole period, and stops watching after a
+// period without handlers run on the reader.
+func (p *Peer) watchInline() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	runs := p.inlineRuns.Load()
+	seen := p.watchSeen
+	p.watchSeen = runs
+	switch {
+	case p.readState.Load() == readLent:
+		if runs == seen {
+			p.takeOverReading() // the same handler as a period ago
+		}
+	case runs == seen:
+		p.watching.Store(false)
+		// A handler may have started after the check above and found the watch running.
+		if p.readState.Load() != readLent || !p.watching.CompareAndSwap(false, true) {
+			return
+		}
+	}
+	p.rescue.Reset(inlineWatch)
+}
+
+// notInlineAfterRescue is how many calls of a method go to workers after one of its
+// handlers kept the reading goroutine too long.
+const notInlineAfterRescue = 256
+
+// inline reports whether the method's next call may run on the reading goroutine.
+func (m *boundMethod) inline() bool {
+	if m.notInline.Load() > 0 {
+		m.notInline.Add(-1)
+		return false
+	}
+	return true
+}
+
+// takeOverReading starts a new reading goroutine if the reader is running a handler. It
+// runs from the rescue timer, and when a goroutine of this side starts a call or waits on
+// an incoming call's context, which might otherwise wait for a result or cancel frame that
+// nobody reads.
+func (p *Peer) takeOverReading() {
+	if p.readState.Load() == readLent && p.readState.CompareAndSwap(readLent, readActive) {
+		go p.readLoop()
 	}
 }
 
@@ -302,8 +436,9 @@ func (p *Peer) readError(err error) *Error {
 	return newErr(ErrConnectionLost, err, "connection lost: %v", err)
 }
 
-// dispatch acts on one frame. It reports whether it kept buf, which then belongs to a job.
-func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
+// dispatch acts on one frame. It reports whether it kept buf, which then belongs to a job,
+// and returns the job if the reader should run it itself (see runInline).
+func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err error) {
 	switch f.Kind {
 	case wire.KindCall, wire.KindNotify:
 		return p.accept(f, buf)
@@ -318,7 +453,7 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 		}
 	case wire.KindPing:
 		if err := p.pingReceived(p.live.lastRead.Load()); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if dst, err := p.w.beginAsync(); err == nil {
 			p.w.commitAsync(wire.AppendPing(dst, wire.KindPong, f.PingData))
@@ -334,7 +469,7 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, err error) {
 		p.signalDrainedLocked()
 		p.mu.Unlock()
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // job is one accepted incoming call or notification, waiting to run or running.
@@ -352,19 +487,20 @@ type job struct {
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
 
-// accept admits an incoming call or notification and starts or queues it. It reports
-// whether the job took buf.
-func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
+// accept admits an incoming call or notification and starts or queues it, or returns it
+// for the reader to run when nothing else waits to be read. It reports whether the job
+// took buf.
+func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err error) {
 	notify := f.Kind == wire.KindNotify
 	if !notify && (f.ID == 0 || (f.ID%2 == 1) == p.dialer) {
-		return false, newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
+		return false, nil, newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
 	}
 	svc, m, lookupErr := p.srv.lookup(f.Method)
 	p.mu.Lock()
 	if !notify {
 		if _, dup := p.serving[f.ID]; dup {
 			p.mu.Unlock()
-			return false, newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
+			return false, nil, newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
 		}
 	}
 	var refuse error
@@ -380,7 +516,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	switch {
 	case p.pending == nil:
 		p.mu.Unlock()
-		return false, nil // closing: nothing more will be served
+		return false, nil, nil // closing: nothing more will be served
 	case refuse != nil:
 	case p.goingAway:
 		refuse = newErr(ErrShuttingDown, nil, "%s: peer is shutting down", f.Method)
@@ -394,7 +530,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 		} else {
 			p.sendErrorAsync(f.ID, refuse)
 		}
-		return false, nil
+		return false, nil, nil
 	}
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
@@ -409,12 +545,16 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
+		if p.br.Buffered() == 0 && m.inline() {
+			// Nothing else has arrived: the reader may as well run the call.
+			return true, j, nil
+		}
 		select {
 		case p.work <- j:
 		default:
 			go p.worker(j)
 		}
-		return true, nil
+		return true, nil, nil
 	}
 	select {
 	case svc.queue <- j:
@@ -427,7 +567,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (bool, error) {
 			p.sendErrorAsync(f.ID, newErr(ErrOverloaded, nil, "%s: the service's queue is full", m.full))
 		}
 	}
-	return true, nil
+	return true, nil, nil
 }
 
 // full reports whether another incoming call (or notification) would exceed the in-flight

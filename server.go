@@ -116,6 +116,10 @@ func (s *Server) RegisterMethods(name string, methods []Method, opts ...ServiceO
 type boundMethod struct {
 	Method
 	full string // "Service.Method"
+
+	// notInline counts down the calls to hand to workers rather than run on the reading
+	// goroutine, after one run there needed the reading taken over (see Peer.runInline).
+	notInline atomic.Int32
 }
 
 func (s *Server) register(name string, methods []Method, opts []ServiceOption) error {
