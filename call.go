@@ -386,6 +386,9 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 		}
 		return newErr(ErrClosed, err, "%s: %v", method, err)
 	}
+	if n := payloadHint(args); n > 0 {
+		dst = reserve(dst, n)
+	}
 	start := len(dst)
 	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
 	out, err := appendList(p.codec, dst, args)

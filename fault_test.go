@@ -387,7 +387,7 @@ func TestFaultGracefulShutdownLosesNoAcceptedCall(t *testing.T) {
 				default:
 				}
 				var ms int
-				want := 20 + rand.IntN(200)
+				want := 300 + rand.IntN(1200) // long enough that 2000 in flight needs few calls/s, even under -race on a loaded machine
 				err := p.Call(ctx, "Worker.Do", &ms, want)
 				switch {
 				case err == nil && ms == want:

@@ -741,13 +741,16 @@ func (p *Peer) sendReply(j *job, res any) {
 		return
 	}
 	m := j.method
-	start := len(dst)
-	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
 	vals := j.one[:0]
 	if m.HasResult {
 		j.one[0] = res
 		vals = j.one[:]
 	}
+	if n := payloadHint(vals); n > 0 {
+		dst = reserve(dst, n)
+	}
+	start := len(dst)
+	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
 	out, err := appendList(p.codec, dst, vals)
 	j.one[0] = nil
 	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {

@@ -146,6 +146,9 @@ func (w *writer) flushLocked() error {
 	w.writing = false
 	if cap(out) <= 1<<20 { // don't pin a buffer grown by one large frame
 		w.spare = out[:0]
+	} else {
+		large := out[:0]
+		putBuf(&large) // pooled if it came from reserve
 	}
 	if err != nil && w.err == nil {
 		w.err = err
@@ -198,3 +201,37 @@ func (w *writer) stop(err error, flush bool) {
 	}
 	close(w.quit)
 }
+
+// reserve returns dst with room for n more bytes. A frame with a large payload is encoded
+// into a pooled buffer of its size class, taken once, rather than into one the encoder
+// grows by doubling: each doubling is a fresh allocation the size of the payload, zeroed
+// and faulted in, and a copy.
+func reserve(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) >= n {
+		return dst
+	}
+	bp := getBuf(len(dst) + n)
+	return append((*bp)[:0], dst...)
+}
+
+// payloadHint estimates the encoded size of vals from its byte slices and strings, the
+// values that make frames large; 0 if there are none to speak of.
+func payloadHint(vals []any) int {
+	n := 0
+	for _, v := range vals {
+		switch x := v.(type) {
+		case []byte:
+			n += len(x)
+		case string:
+			n += len(x)
+		}
+	}
+	if n < reserveThreshold {
+		return 0
+	}
+	return n + 1024 // headers, method name, other arguments
+}
+
+// reserveThreshold is the payload size from which frames are encoded into a buffer sized
+// in advance.
+const reserveThreshold = 64 << 10
