@@ -570,6 +570,13 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	return true, nil, nil
 }
 
+// busy reports whether more than one incoming call or notification is in progress.
+func (p *Peer) busy() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active > 1
+}
+
 // full reports whether another incoming call (or notification) would exceed the in-flight
 // limit. Callers hold p.mu.
 func (p *Peer) full(notify bool) bool {
@@ -763,7 +770,15 @@ func (p *Peer) sendReply(j *job, res any) {
 		p.w.commit(appendErrorFrame(dst[:start], j.id, toWireError(err)))
 		return
 	}
-	p.w.commit(wire.FinishFrame(out, start))
+	out = wire.FinishFrame(out, start)
+	if p.busy() {
+		// Other handlers of this connection are running and will reply soon: leave the
+		// write to the writer's goroutine, which takes every reply that has arrived by the
+		// time it runs in one syscall.
+		p.w.commitAsync(out)
+		return
+	}
+	p.w.commit(out)
 }
 
 func (p *Peer) sendError(id uint64, err error) {
