@@ -153,6 +153,13 @@ func (g *Gate) Wait(ctx context.Context) error {
 	}
 }
 
+// Slow takes a millisecond, whatever happens.
+func (g *Gate) Slow() {
+	g.enter()
+	defer g.running.Add(-1)
+	time.Sleep(time.Millisecond)
+}
+
 // Linger notices its cancellation only a millisecond late, as many real handlers do, so
 // that cancelled calls keep their slots for a while.
 func (g *Gate) Linger(ctx context.Context) error {
@@ -1031,6 +1038,65 @@ func TestAdversarialOverloadOneConnection(t *testing.T) {
 		t.Fatalf("%d goroutines at the peak for %d calls in flight", pk.goroutines-base.goroutines, limit)
 	}
 }
+
+// TestAdversarialMillionCallsSlowHandler pipelines a million calls on one connection to a
+// handler that takes a millisecond, at the default in-flight limit: the server reads only
+// as fast as handlers finish, so memory stays flat however far ahead the caller writes.
+func TestAdversarialMillionCallsSlowHandler(t *testing.T) {
+	const total = 1_000_000
+	srv := newServer(t)
+	gate := newGate()
+	must(t, srv.Register(gate))
+	addr := serveOn(t, srv)
+	base := measure()
+	pk := watchPeaks()
+	c, br := rawConn(t, strings.TrimPrefix(addr, "tcp://"), true)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	var replies, other atomic.Int64
+	sent := 0
+	want := total
+	start := time.Now()
+	pipelined(t, c, br, func() []byte {
+		if sent == total {
+			return nil
+		}
+		var b []byte
+		for range min(4096, total-sent) {
+			b = wire.AppendCall(b, wire.KindCall, uint64(2*sent+1), time.Minute, "Gate.Slow", nil, []byte{0x90})
+			sent++
+		}
+		return b
+	}, &want, func(f wire.Frame) {
+		if f.Kind == wire.KindReply {
+			replies.Add(1)
+		} else {
+			other.Add(1)
+		}
+	})
+	took := time.Since(start)
+	pk.end()
+	c.Close()
+	after := settle(t, base, 2<<20)
+	t.Logf("%d pipelined calls to a 1 ms handler on one connection, in-flight limit %d: %d replies, %d other answers, at most %d running, in %v; peak heap +%d KiB, peak goroutines %d (base %d); goroutines %d -> %d",
+		total, tandem.DefaultMaxInflight, replies.Load(), other.Load(), gate.peak.Load(), took.Round(time.Millisecond), pk.heapGrowth(base), pk.goroutines, base.goroutines, base.goroutines, after.goroutines)
+	if replies.Load() != total || other.Load() != 0 {
+		t.Fatalf("%d replies and %d other answers for %d calls", replies.Load(), other.Load(), total)
+	}
+	if gate.peak.Load() > tandem.DefaultMaxInflight {
+		t.Fatalf("%d handlers ran at once, limit %d", gate.peak.Load(), tandem.DefaultMaxInflight)
+	}
+	// The limit's handlers and their decoded calls, and one read buffer: not the calls
+	// waiting in the socket.
+	if pk.heapGrowth(base) > 32<<10 {
+		t.Fatalf("heap grew by %d KiB", pk.heapGrowth(base))
+	}
+	if pk.goroutines > base.goroutines+2*tandem.DefaultMaxInflight+maxIdleWorkersForTests {
+		t.Fatalf("%d goroutines at the peak", pk.goroutines-base.goroutines)
+	}
+}
+
+// maxIdleWorkersForTests mirrors the workers a peer keeps parked.
+const maxIdleWorkersForTests = 64
 
 // rawPipe serves one end of a pipe with srv and does the handshake on the other, as a raw
 // peer would. It returns the server-side peer, the raw end with its reader, the welcome,
