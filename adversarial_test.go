@@ -994,41 +994,20 @@ func TestAdversarialOverloadOneConnection(t *testing.T) {
 		close(gate.release)
 	}()
 
-	var replies, other atomic.Int64
-	var firstOther atomic.Value
-	sent := 0
-	want := total
 	start := time.Now()
-	pipelined(t, c, br, func() []byte {
-		if sent == total {
-			return nil
-		}
-		var b []byte
-		for range min(1000, total-sent) {
-			b = wire.AppendCall(b, wire.KindCall, uint64(2*sent+1), time.Minute, "Gate.Wait", nil, []byte{0x90})
-			sent++
-		}
-		return b
-	}, &want, func(f wire.Frame) {
-		if f.Kind == wire.KindReply {
-			replies.Add(1)
-			return
-		}
-		other.Add(1)
-		firstOther.CompareAndSwap(nil, fmt.Sprintf("%v %q", f.Kind, f.Message))
-	})
+	replies, other, firstOther := pipelineCalls(t, c, br, total, "Gate.Wait")
 	took := time.Since(start)
 	pk.end()
-	if other.Load() != 0 {
-		t.Fatalf("%d answers other than a reply, the first: %v", other.Load(), firstOther.Load())
+	if other != 0 {
+		t.Fatalf("%d answers other than a reply, the first: %v", other, firstOther)
 	}
-	if gate.peak.Load() > limit || gate.ran.Load() != total || replies.Load() != total {
-		t.Fatalf("peak running %d, ran %d, replies %d; want at most %d running and %d run and answered", gate.peak.Load(), gate.ran.Load(), replies.Load(), limit, total)
+	if gate.peak.Load() > limit || gate.ran.Load() != total || replies != total {
+		t.Fatalf("peak running %d, ran %d, replies %d; want at most %d running and %d run and answered", gate.peak.Load(), gate.ran.Load(), replies, limit, total)
 	}
 	c.Close()
 	after := settle(t, base, 2<<20)
 	t.Logf("%d calls pipelined on one connection, in-flight limit %d: peak running %d, %d replies, none refused, in %v; peak goroutines %d (base %d), peak heap +%d KiB; goroutines %d -> %d",
-		total, limit, gate.peak.Load(), replies.Load(), took.Round(time.Millisecond), pk.goroutines, base.goroutines, pk.heapGrowth(base), base.goroutines, after.goroutines)
+		total, limit, gate.peak.Load(), replies, took.Round(time.Millisecond), pk.goroutines, base.goroutines, pk.heapGrowth(base), base.goroutines, after.goroutines)
 	if pk.heapGrowth(base) > 32<<10 {
 		t.Fatalf("heap grew by %d KiB", pk.heapGrowth(base))
 	}
@@ -1052,35 +1031,16 @@ func TestAdversarialMillionCallsSlowHandler(t *testing.T) {
 	pk := watchPeaks()
 	c, br := rawConn(t, strings.TrimPrefix(addr, "tcp://"), true)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-	var replies, other atomic.Int64
-	sent := 0
-	want := total
 	start := time.Now()
-	pipelined(t, c, br, func() []byte {
-		if sent == total {
-			return nil
-		}
-		var b []byte
-		for range min(4096, total-sent) {
-			b = wire.AppendCall(b, wire.KindCall, uint64(2*sent+1), time.Minute, "Gate.Slow", nil, []byte{0x90})
-			sent++
-		}
-		return b
-	}, &want, func(f wire.Frame) {
-		if f.Kind == wire.KindReply {
-			replies.Add(1)
-		} else {
-			other.Add(1)
-		}
-	})
+	replies, other, _ := pipelineCalls(t, c, br, total, "Gate.Slow")
 	took := time.Since(start)
 	pk.end()
 	c.Close()
 	after := settle(t, base, 2<<20)
 	t.Logf("%d pipelined calls to a 1 ms handler on one connection, in-flight limit %d: %d replies, %d other answers, at most %d running, in %v; peak heap +%d KiB, peak goroutines %d (base %d); goroutines %d -> %d",
-		total, tandem.DefaultMaxInflight, replies.Load(), other.Load(), gate.peak.Load(), took.Round(time.Millisecond), pk.heapGrowth(base), pk.goroutines, base.goroutines, base.goroutines, after.goroutines)
-	if replies.Load() != total || other.Load() != 0 {
-		t.Fatalf("%d replies and %d other answers for %d calls", replies.Load(), other.Load(), total)
+		total, tandem.DefaultMaxInflight, replies, other, gate.peak.Load(), took.Round(time.Millisecond), pk.heapGrowth(base), pk.goroutines, base.goroutines, base.goroutines, after.goroutines)
+	if replies != total || other != 0 {
+		t.Fatalf("%d replies and %d other answers for %d calls", replies, other, total)
 	}
 	if gate.peak.Load() > tandem.DefaultMaxInflight {
 		t.Fatalf("%d handlers ran at once, limit %d", gate.peak.Load(), tandem.DefaultMaxInflight)
@@ -1097,6 +1057,36 @@ func TestAdversarialMillionCallsSlowHandler(t *testing.T) {
 
 // maxIdleWorkersForTests mirrors the workers a peer keeps parked.
 const maxIdleWorkersForTests = 64
+
+// pipelineCalls writes total calls of method with no arguments on c, in batches, without
+// waiting for answers, and returns once all are answered: the replies, the other answers,
+// and the first of those.
+func pipelineCalls(t *testing.T, c net.Conn, br *bufio.Reader, total int, method string) (replies, other int64, firstOther any) {
+	t.Helper()
+	var nReplies, nOther atomic.Int64
+	var first atomic.Value
+	sent := 0
+	want := total
+	pipelined(t, c, br, func() []byte {
+		if sent == total {
+			return nil
+		}
+		var b []byte
+		for range min(4096, total-sent) {
+			b = wire.AppendCall(b, wire.KindCall, uint64(2*sent+1), time.Minute, method, nil, []byte{0x90})
+			sent++
+		}
+		return b
+	}, &want, func(f wire.Frame) {
+		if f.Kind == wire.KindReply {
+			nReplies.Add(1)
+			return
+		}
+		nOther.Add(1)
+		first.CompareAndSwap(nil, fmt.Sprintf("%v %q", f.Kind, f.Message))
+	})
+	return nReplies.Load(), nOther.Load(), first.Load()
+}
 
 // rawPipe serves one end of a pipe with srv and does the handshake on the other, as a raw
 // peer would. It returns the server-side peer, the raw end with its reader, the welcome,
