@@ -323,9 +323,13 @@ func (p *Peer) readLoop() {
 			}
 		}
 		if err != nil {
-			p.terminate(p.readError(err), false)
-			if p.readState.CompareAndSwap(readActive, readEnded) {
+			// Everything read has been dispatched: pending calls can fail at once.
+			ended := p.readState.CompareAndSwap(readActive, readEnded)
+			if ended {
 				close(p.readDone)
+			}
+			p.terminate(p.readError(err), false)
+			if ended {
 				p.loops.Done()
 			}
 			return
