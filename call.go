@@ -377,17 +377,16 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 	if len(method) > 0xFFFF {
 		return Errorf(CodeInvalidArgument, "method name longer than 65535 bytes")
 	}
-	dst, err := p.w.begin()
-	if err != nil {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.err != nil {
-			return p.refuseLocked(method)
-		}
-		return newErr(ErrClosed, err, "%s: %v", method, err)
-	}
-	if n := payloadHint(args); n > 0 {
-		dst = reserve(dst, n)
+	// A frame with a large payload is encoded into a buffer of its own, sized in advance
+	// and without holding the write buffer, and goes out in chunks; others straight into
+	// the write buffer.
+	own := ownBuffer(args)
+	var dst []byte
+	var err error
+	if own != nil {
+		dst = (*own)[:chunkHeadroom]
+	} else if dst, err = p.w.begin(); err != nil {
+		return p.writeFailed(method, err)
 	}
 	start := len(dst)
 	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
@@ -396,14 +395,35 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 		err = newErr(ErrFrameTooLarge, nil, "%s: call of %d bytes exceeds the other side's frame limit of %d", method, len(out)-start, p.remoteMax)
 	}
 	if err != nil {
-		p.w.commit(dst[:start])
+		if own != nil {
+			putBuf(own)
+		} else {
+			p.w.commit(dst[:start])
+		}
 		if _, ok := err.(*Error); ok {
 			return err
 		}
 		return newErr(ErrBadArguments, err, "%s: cannot encode arguments: %v", method, err)
 	}
-	p.w.commit(wire.FinishFrame(out, start))
+	out = wire.FinishFrame(out, start)
+	if own != nil {
+		if err := p.w.sendOwn(ownedBy(own, out), out, kind, id); err != nil {
+			return p.writeFailed(method, err)
+		}
+		return nil
+	}
+	p.w.commitFrame(out, start, kind, id, false)
 	return nil
+}
+
+// writeFailed is the error of a call whose frame the writer did not take.
+func (p *Peer) writeFailed(method string, err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.refuseLocked(method)
+	}
+	return newErr(ErrClosed, err, "%s: %v", method, err)
 }
 
 // abandon fails a pending call with err and tells the other side to cancel it. It reports
@@ -423,7 +443,7 @@ func (p *Peer) abandon(c *Call, err error) bool {
 		return false
 	}
 	if dst, werr := p.w.begin(); werr == nil {
-		p.w.commit(wire.AppendCancel(dst, c.id))
+		p.w.commitFrame(wire.AppendCancel(dst, c.id), len(dst), wire.KindCancel, c.id, false)
 	}
 	c.finish(err)
 	return true

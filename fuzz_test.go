@@ -27,6 +27,20 @@ func FuzzConnection(f *testing.F) {
 	f.Add(wire.AppendCall(nil, wire.KindCall, 7, 0, "Calc.Panic", nil, []byte{0x90}), uint16(2))
 	f.Add(append(wire.AppendGoAway(nil, 0, 14, "bye"), wire.AppendError(nil, 2, 2, 0, "x", nil)...), uint16(5))
 	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 1}, uint16(1))
+	// A call in three chunks with a ping between them, and a window frame.
+	big := wire.AppendCall(nil, wire.KindCall, 9, 0, "Calc.Echo", nil, append([]byte{0x91, 0xc5, 0x01, 0x00}, make([]byte, 256)...))
+	var chunked []byte
+	for i, cut := range [][2]int{{0, 4}, {4, 200}, {200, len(big)}} {
+		flags := wire.FlagMore
+		if i == 2 {
+			flags = 0
+		}
+		chunked = append(wire.AppendHeader(chunked, wire.KindChunk, flags, 9, cut[1]-cut[0]), big[cut[0]:cut[1]]...)
+		if i == 0 {
+			chunked = wire.AppendPing(chunked, wire.KindPing, [8]byte{2})
+		}
+	}
+	f.Add(append(chunked, wire.AppendWindow(nil, 1<<16)...), uint16(40))
 
 	srv, err := tandem.NewServer(tandem.WithMaxInflight(64))
 	if err != nil {

@@ -25,6 +25,7 @@ const (
 	DefaultIdleTimeout      = 5 * time.Minute
 	DefaultWriteTimeout     = 30 * time.Second
 	DefaultMaxConns         = 10000
+	DefaultReceiveWindow    = wire.ChunkWindow
 )
 
 // Option configures a [Server] (and so every [Peer] it serves or dials) or a [Dial].
@@ -48,6 +49,7 @@ type config struct {
 	idleTimeout      time.Duration // <0: off
 	writeTimeout     time.Duration
 	maxConns         int
+	receiveWindow    int
 
 	auth               Authenticator
 	credentials        []byte
@@ -63,6 +65,7 @@ func newConfig(opts []Option) (*config, error) {
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxFrameSize:     DefaultMaxFrameSize,
 		maxInflight:      DefaultMaxInflight,
+		receiveWindow:    DefaultReceiveWindow,
 		keepalive:        DefaultKeepalive,
 		keepaliveTimeout: DefaultKeepaliveTimeout,
 		minPingInterval:  DefaultMinPingInterval,
@@ -160,6 +163,24 @@ func WithMaxFrameSize(n int) Option {
 			return fmt.Errorf("tandem: WithMaxFrameSize: %d is outside 1 KiB to 1 GiB", n)
 		}
 		cfg.maxFrameSize = uint32(n)
+		return nil
+	})
+}
+
+// WithReceiveWindow sets how many bytes of large frames the other side may send ahead of
+// what this side has read. Frames larger than 128 KiB travel in chunks, with other frames
+// between them, and the window bounds the chunk bytes queued in front of a small call's
+// frame (in the other side's buffers, the network and this side's socket). A smaller
+// window keeps small calls prompt while a large transfer runs; a larger one lets a large
+// transfer fill a link with a high bandwidth-delay product (it moves at most one window
+// per round trip). Default and least: [DefaultReceiveWindow] (512 KiB, the protocol's initial
+// window); at most 1 GiB.
+func WithReceiveWindow(n int) Option {
+	return optionFunc(func(cfg *config) error {
+		if n < wire.ChunkWindow || n > 1<<30 {
+			return fmt.Errorf("tandem: WithReceiveWindow: %d is outside 512 KiB to 1 GiB", n)
+		}
+		cfg.receiveWindow = n
 		return nil
 	})
 }

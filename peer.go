@@ -54,6 +54,7 @@ type Peer struct {
 	inlineRuns atomic.Uint64 // handlers run on the reader so far
 	watchSeen  uint64        // inlineRuns at the last watch; used by watchInline only
 	readDone   chan struct{} // closed when the reading has ended
+	asm        assembly      // the frame being rebuilt from chunks; the reader's only
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -127,6 +128,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		p.terminate(newErr(ErrConnectionLost, err, "connection lost: write: %v", err), false)
 	})
 	p.br = bufio.NewReaderSize(br, readBufferSize)
+	p.asm.allowed = wire.ChunkWindow
 	p.rescue = time.AfterFunc(time.Hour, p.watchInline)
 	p.rescue.Stop()
 	p.startLiveness()
@@ -135,6 +137,13 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		defer p.loops.Done()
 		p.w.loop()
 	}()
+	if extra := p.cfg.receiveWindow - wire.ChunkWindow; extra > 0 {
+		// Open the protocol's initial window to ours.
+		p.asm.allowed += extra
+		if dst, err := p.w.begin(); err == nil {
+			p.w.commitAsync(wire.AppendWindow(dst, uint32(extra)))
+		}
+	}
 	go p.readLoop()
 	return p
 }
@@ -304,22 +313,21 @@ func (p *Peer) failPending(pending map[uint64]*Call, why *Error) {
 func (p *Peer) readLoop() {
 	var hdr [wire.LengthSize]byte
 	for {
-		n, err := wire.ReadLength(p.br, &hdr, p.cfg.maxFrameSize)
+		bp, err := p.readFrame(&hdr)
 		if err == nil {
-			bp := getBuf(n)
-			if _, err = io.ReadFull(p.br, *bp); err == nil {
-				p.live.lastRead.Store(time.Now().UnixNano())
-				var f wire.Frame
-				if f, err = wire.Parse(*bp, nil); err == nil {
-					var kept bool
-					var j *job
-					if kept, j, err = p.dispatch(&f, bp); !kept {
-						putBuf(bp)
-					}
-					if j != nil && !p.runInline(j) {
-						return // another goroutine reads now
-					}
+			p.live.lastRead.Store(time.Now().UnixNano())
+			var f wire.Frame
+			if f, err = wire.Parse(*bp, nil); err == nil {
+				var kept bool
+				var j *job
+				if kept, j, err = p.dispatch(&f, bp); !kept {
+					putBuf(bp)
 				}
+				if j != nil && !p.runInline(j) {
+					return // another goroutine reads now
+				}
+			} else {
+				putBuf(bp)
 			}
 		}
 		if err != nil {
@@ -447,7 +455,7 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err
 	case wire.KindCall, wire.KindNotify:
 		return p.accept(f, buf)
 	case wire.KindReply, wire.KindError:
-		p.complete(f)
+		return p.complete(f, buf), nil, nil
 	case wire.KindCancel:
 		p.mu.Lock()
 		c := p.serving[f.ID]
@@ -463,6 +471,8 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err
 			p.w.commitAsync(wire.AppendPing(dst, wire.KindPong, f.PingData))
 		}
 	case wire.KindPong:
+	case wire.KindWindow:
+		return false, nil, p.w.grant(f.Credit)
 	case wire.KindGoAway:
 		p.mu.Lock()
 		if !p.remoteGoingAway {
@@ -549,8 +559,9 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
-		if p.br.Buffered() == 0 && m.inline() {
-			// Nothing else has arrived: the reader may as well run the call.
+		if p.br.Buffered() == 0 && len(f.Payload) <= chunkSize && m.inline() {
+			// Nothing else has arrived: the reader may as well run the call. Not a large
+			// one, whose decoding alone would hold up the frames behind it.
 			return true, j, nil
 		}
 		select {
@@ -747,18 +758,23 @@ func (a *argsDecoder) Decode(ptrs ...any) error {
 
 // sendReply encodes a job's result straight into the write buffer.
 func (p *Peer) sendReply(j *job, res any) {
-	dst, err := p.w.begin()
-	if err != nil {
-		return
-	}
 	m := j.method
 	vals := j.one[:0]
 	if m.HasResult {
 		j.one[0] = res
 		vals = j.one[:]
 	}
-	if n := payloadHint(vals); n > 0 {
-		dst = reserve(dst, n)
+	// As in writeCall: a large result is encoded into a buffer of its own.
+	own := ownBuffer(vals)
+	var dst []byte
+	if own != nil {
+		dst = (*own)[:chunkHeadroom]
+	} else {
+		var err error
+		if dst, err = p.w.begin(); err != nil {
+			j.one[0] = nil
+			return
+		}
 	}
 	start := len(dst)
 	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
@@ -771,18 +787,23 @@ func (p *Peer) sendReply(j *job, res any) {
 		if !errors.Is(err, ErrFrameTooLarge) {
 			err = Errorf(CodeInternal, "%s: cannot encode result: %v", m.full, err)
 		}
+		if own != nil {
+			putBuf(own)
+			p.sendError(j.id, err)
+			return
+		}
 		p.w.commit(appendErrorFrame(dst[:start], j.id, toWireError(err)))
 		return
 	}
 	out = wire.FinishFrame(out, start)
-	if p.busy() {
-		// Other handlers of this connection are running and will reply soon: leave the
-		// write to the writer's goroutine, which takes every reply that has arrived by the
-		// time it runs in one syscall.
-		p.w.commitAsync(out)
+	if own != nil {
+		p.w.sendOwn(ownedBy(own, out), out, wire.KindReply, j.id)
 		return
 	}
-	p.w.commit(out)
+	// With other handlers of this connection running, which will reply soon, the write is
+	// left to the writer's goroutine, which takes every reply that has arrived by the time
+	// it runs in one syscall.
+	p.w.commitFrame(out, start, wire.KindReply, j.id, p.busy())
 }
 
 func (p *Peer) sendError(id uint64, err error) {
@@ -825,8 +846,10 @@ func appendList(c Codec, dst []byte, vals []any) (out []byte, err error) {
 	return c.AppendList(dst, vals)
 }
 
-// complete delivers a reply or error frame to the call waiting for it.
-func (p *Peer) complete(f *wire.Frame) {
+// complete delivers a reply or error frame to the call waiting for it. A large result is
+// decoded on a goroutine of its own, so that the frames behind it are read meanwhile; it
+// keeps buf until then, and complete reports whether it did.
+func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 	p.mu.Lock()
 	c := p.pending[f.ID]
 	if c != nil {
@@ -842,7 +865,7 @@ func (p *Peer) complete(f *wire.Frame) {
 	if c == nil {
 		// The call was cancelled or timed out here before its result arrived.
 		p.log.Debug("tandem: result for no pending call", "id", f.ID, "kind", f.Kind)
-		return
+		return false
 	}
 	if f.Kind == wire.KindError {
 		e := &Error{Code: Code(f.Code), Message: string(f.Message), reason: reason(f.Reason), remote: true}
@@ -853,9 +876,19 @@ func (p *Peer) complete(f *wire.Frame) {
 			}
 		}
 		c.finish(e)
-		return
+		return false
+	}
+	if len(f.Payload) > chunkSize {
+		p.loops.Add(1) // the reading holds one: the count is not zero
+		go func(payload []byte) {
+			defer p.loops.Done()
+			c.finish(p.decodeResult(c, payload))
+			putBuf(buf)
+		}(f.Payload)
+		return true
 	}
 	c.finish(p.decodeResult(c, f.Payload))
+	return false
 }
 
 func (p *Peer) decodeResult(c *Call, payload []byte) error {

@@ -1,10 +1,14 @@
 package tandem
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandem-rpc/tandem/wire"
 )
 
 // writer coalesces the frames of every goroutine using a connection into few writes.
@@ -31,6 +35,16 @@ type writer struct {
 
 	asyncQueued int // bytes of the reader's frames in buf
 
+	// Large frames go out in chunks, with the frames in buf sent between them.
+	queue      []queued    // frames to send in chunks, and frames that must stay behind them
+	queueBytes int         // bytes of the frames in queue
+	notifies   int         // notifications in queue: later ones queue behind them
+	credit     int         // chunk body bytes the other side allows us to send
+	sent       int         // bytes of queue[0]'s frame written
+	pieceEnd   int         // where in queue[0]'s frame the write in progress ends
+	vec        net.Buffers // buf and a piece of queue[0], written together
+	vecArr     [2][]byte   // vec's backing array
+
 	senders atomic.Int32 // goroutines between begin and commit, holding or waiting for mu
 
 	wake   chan struct{} // there is work for the background goroutine
@@ -38,12 +52,24 @@ type writer struct {
 	exited chan struct{} // the background goroutine returned
 }
 
+// queued is a frame that goes out in chunks, or behind such a frame to keep its order.
+type queued struct {
+	b    []byte  // chunkHeadroom bytes, then the frame
+	bp   *[]byte // the pooled buffer b lives in, if it is one
+	kind wire.Kind
+	id   uint64
+}
+
+// queueLimit is the size of the frames in the chunk queue beyond which senders of large
+// frames wait for it to drain. A frame larger than that waits for the queue to be empty.
+const queueLimit = 8 << 20
+
 // asyncLimit bounds the bytes of frames the connection's reader may have waiting in the
 // write buffer (pongs, refusals): about 2,900 pongs.
 const asyncLimit = 64 << 10
 
 func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error)) *writer {
-	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, credit: wire.ChunkWindow, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
 	return w
 }
@@ -94,8 +120,8 @@ func (w *writer) commit(b []byte) {
 		w.mu.Unlock()
 		return
 	}
-	err := w.flushLocked()
-	more := len(w.buf) > 0 || w.err != nil
+	err := w.flushLocked(false)
+	more := len(w.buf) > 0 || w.sendable() || w.err != nil
 	w.mu.Unlock()
 	if err != nil {
 		w.onErr(err)
@@ -104,6 +130,155 @@ func (w *writer) commit(b []byte) {
 	if more {
 		w.signal()
 	}
+}
+
+// commitFrame is commit or, with async, commitAsync, for a buffer whose last frame, of
+// the given kind and id, starts at start. A frame too large for one chunk moves to the
+// chunk queue (a copy, for frames whose size was not foreseen; see sendOwn), as does a
+// notification or cancel that must not overtake a queued frame.
+func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, async bool) {
+	if n := len(b) - start; n > chunkSize || len(w.queue) > 0 && w.mustFollow(kind, id) {
+		var bp *[]byte
+		var own []byte
+		if n > chunkSize {
+			bp = getBuf(chunkHeadroom + n)
+			own = *bp
+		} else {
+			own = make([]byte, chunkHeadroom+n)
+		}
+		copy(own[chunkHeadroom:], b[start:])
+		w.enqueueLocked(queued{b: own, bp: bp, kind: kind, id: id})
+		b = b[:start]
+	}
+	if async {
+		w.commitAsync(b)
+		return
+	}
+	w.commit(b)
+}
+
+// mustFollow reports whether a small frame of the given kind and id must go out after the
+// frames in the queue: notifications keep their order, and a cancel follows its call.
+// Callers hold mu.
+func (w *writer) mustFollow(kind wire.Kind, id uint64) bool {
+	switch kind {
+	case wire.KindNotify:
+		return w.notifies > 0
+	case wire.KindCancel:
+		for _, q := range w.queue {
+			if q.id == id && q.kind == wire.KindCall {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sendOwn queues a frame encoded into a buffer of its own, b, which begins with
+// chunkHeadroom bytes of room; bp is the pooled buffer b lives in, or nil. Senders encode
+// frames they know will be large that way, without holding the lock. It waits while the
+// queue is full, and returns the writer's terminal error if the frame cannot be sent.
+func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64) error {
+	w.mu.Lock()
+	for w.err == nil && w.queueBytes > 0 && w.queueBytes+len(b) > queueLimit {
+		w.space.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		if bp != nil {
+			putBuf(bp)
+		}
+		return err
+	}
+	w.enqueueLocked(queued{b: b, bp: bp, kind: kind, id: id})
+	w.mu.Unlock()
+	w.signal()
+	return nil
+}
+
+func (w *writer) enqueueLocked(q queued) {
+	w.queue = append(w.queue, q)
+	w.queueBytes += len(q.b) - chunkHeadroom
+	if q.kind == wire.KindNotify {
+		w.notifies++
+	}
+}
+
+// sendable reports whether the next piece of the queue may go out: a frame sent whole, or a
+// chunk the other side's window has room for. Callers hold mu.
+func (w *writer) sendable() bool {
+	if len(w.queue) == 0 {
+		return false
+	}
+	frame := len(w.queue[0].b) - chunkHeadroom
+	if w.sent == 0 && frame <= chunkSize {
+		return true
+	}
+	return w.credit >= min(minChunk, frame-w.sent)
+}
+
+// grant adds credit from a window frame, failing if the other side allows more than it
+// could ever need.
+func (w *writer) grant(credit uint32) error {
+	w.mu.Lock()
+	w.credit += int(credit)
+	over := w.credit > maxCredit
+	wake := w.sendable()
+	w.mu.Unlock()
+	if over {
+		return fmt.Errorf("%w: window of more than %d bytes", wire.ErrMalformed, maxCredit)
+	}
+	if wake {
+		w.signal()
+	}
+	return nil
+}
+
+// maxCredit bounds the chunk window a peer may grant: far beyond any frame limit, far below
+// an overflow.
+const maxCredit = 1 << 40
+
+// nextPiece returns the next bytes of queue[0] to write: the whole frame if it fits one
+// chunk and none of it has gone out, else the next chunk, its header written in front of
+// it. Callers hold mu and are the writing goroutine.
+func (w *writer) nextPiece() []byte {
+	q := &w.queue[0]
+	frame := q.b[chunkHeadroom:]
+	if w.sent == 0 && len(frame) <= chunkSize {
+		w.pieceEnd = len(frame)
+		return frame
+	}
+	end := w.sent + min(chunkSize, len(frame)-w.sent, w.credit)
+	// The header goes in the headroom, or over the end of the chunk already written.
+	putChunkHeader(q.b[w.sent:], end < len(frame), q.id, end-w.sent)
+	w.pieceEnd = end
+	return q.b[w.sent : chunkHeadroom+end]
+}
+
+// pieceWritten records that the piece from nextPiece went out, and drops queue[0] once all
+// of it has. Callers hold mu.
+func (w *writer) pieceWritten() {
+	q := w.queue[0]
+	if w.pieceEnd-w.sent < len(q.b)-chunkHeadroom {
+		w.credit -= w.pieceEnd - w.sent // a chunk, not the whole frame
+	}
+	w.sent = w.pieceEnd
+	if w.sent < len(q.b)-chunkHeadroom {
+		return
+	}
+	w.sent = 0
+	w.queueBytes -= len(q.b) - chunkHeadroom
+	if q.kind == wire.KindNotify {
+		w.notifies--
+	}
+	if q.bp != nil {
+		putBuf(q.bp)
+	}
+	n := copy(w.queue, w.queue[1:])
+	w.queue[n] = queued{}
+	w.queue = w.queue[:n]
+	w.space.Broadcast()
 }
 
 // commitAsync stores the extended buffer, unlocks it and leaves the writing to the
@@ -123,13 +298,18 @@ func (w *writer) signal() {
 	}
 }
 
-// flushLocked writes out the buffer. It is called with mu held and no write in progress,
-// releases mu during the write, and returns with mu held.
-func (w *writer) flushLocked() error {
+// flushLocked writes out the buffer and, withQueue, the next piece of the chunk queue. It is
+// called with mu held and no write in progress, releases mu during the write, and returns
+// with mu held.
+func (w *writer) flushLocked(withQueue bool) error {
 	w.writing = true
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
 	w.asyncQueued = 0
+	var piece []byte
+	if withQueue && w.sendable() {
+		piece = w.nextPiece()
+	}
 	w.mu.Unlock()
 	w.space.Broadcast()
 	var err error
@@ -140,15 +320,26 @@ func (w *writer) flushLocked() error {
 		err = w.conn.SetWriteDeadline(w.deadline)
 	}
 	if err == nil {
-		_, err = w.conn.Write(out)
+		switch {
+		case piece == nil:
+			_, err = w.conn.Write(out)
+		case len(out) == 0:
+			_, err = w.conn.Write(piece)
+		default:
+			w.vec = append(w.vecArr[:0], out, piece)
+			_, err = w.vec.WriteTo(w.conn) // one writev on TCP
+		}
 	}
 	w.mu.Lock()
 	w.writing = false
+	if err == nil && piece != nil {
+		w.pieceWritten()
+	}
 	if cap(out) <= 1<<20 { // don't pin a buffer grown by one large frame
 		w.spare = out[:0]
 	} else {
 		large := out[:0]
-		putBuf(&large) // pooled if it came from reserve
+		putBuf(&large) // pooled if it came from getBuf
 	}
 	if err != nil && w.err == nil {
 		w.err = err
@@ -160,21 +351,31 @@ func (w *writer) flushLocked() error {
 // error (reported to onErr), or once stopped with nothing left to write.
 func (w *writer) loop() {
 	defer close(w.exited)
+	// starved runs out when chunks have waited a whole write timeout for the other side
+	// to open its window: like a write that stalls that long, a slow consumer.
+	starved := time.NewTimer(time.Hour)
+	starved.Stop()
+	defer starved.Stop()
+	var starving bool
 	for {
 		select {
 		case <-w.wake:
 		case <-w.quit:
 			return
+		case <-starved.C:
+			w.onErr(fmt.Errorf("%w: no window to send in for %v", os.ErrDeadlineExceeded, w.timeout))
+			return
 		}
 		w.mu.Lock()
 		var err error
-		if !w.writing && len(w.buf) > 0 {
-			err = w.flushLocked()
-			if len(w.buf) > 0 {
+		if !w.writing && (len(w.buf) > 0 || w.sendable()) {
+			err = w.flushLocked(true)
+			if len(w.buf) > 0 || w.sendable() {
 				w.signal()
 			}
 		}
-		done := w.err != nil && !w.writing && len(w.buf) == 0
+		done := w.err != nil && !w.writing && len(w.buf) == 0 && len(w.queue) == 0
+		waiting := len(w.queue) > 0 && !w.sendable()
 		w.mu.Unlock()
 		if err != nil {
 			w.onErr(err)
@@ -182,6 +383,14 @@ func (w *writer) loop() {
 		}
 		if done {
 			return
+		}
+		if waiting != starving {
+			starving = waiting
+			if waiting {
+				starved.Reset(w.timeout)
+			} else {
+				starved.Stop()
+			}
 		}
 	}
 }
@@ -202,16 +411,26 @@ func (w *writer) stop(err error, flush bool) {
 	close(w.quit)
 }
 
-// reserve returns dst with room for n more bytes. A frame with a large payload is encoded
-// into a pooled buffer of its size class, taken once, rather than into one the encoder
-// grows by doubling: each doubling is a fresh allocation the size of the payload, zeroed
-// and faulted in, and a copy.
-func reserve(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) >= n {
-		return dst
+// ownBuffer returns a pooled buffer to encode a frame carrying vals into, if vals make the
+// frame large (see payloadHint), sized for it with chunkHeadroom in front: encoding into a
+// buffer grown by doubling would allocate, zero, fault in and copy the payload's size
+// several times over. nil if vals are small.
+func ownBuffer(vals []any) *[]byte {
+	n := payloadHint(vals)
+	if n == 0 {
+		return nil
 	}
-	bp := getBuf(len(dst) + n)
-	return append((*bp)[:0], dst...)
+	return getBuf(chunkHeadroom + n)
+}
+
+// ownedBy returns bp if out, encoded into it, still lives in it, or else recycles bp (the
+// encoder outgrew it) and returns nil.
+func ownedBy(bp *[]byte, out []byte) *[]byte {
+	if cap(out) == cap(*bp) {
+		return bp
+	}
+	putBuf(bp)
+	return nil
 }
 
 // payloadHint estimates the encoded size of vals from its byte slices and strings, the
@@ -226,12 +445,12 @@ func payloadHint(vals []any) int {
 			n += len(x)
 		}
 	}
-	if n < reserveThreshold {
+	if n < ownThreshold {
 		return 0
 	}
 	return n + 1024 // headers, method name, other arguments
 }
 
-// reserveThreshold is the payload size from which frames are encoded into a buffer sized
-// in advance.
-const reserveThreshold = 64 << 10
+// ownThreshold is the payload size from which frames are encoded into a buffer of their
+// own, sized in advance.
+const ownThreshold = 64 << 10

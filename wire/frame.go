@@ -13,16 +13,21 @@ type Kind uint8
 
 // The frame kinds. Values are part of the protocol; see docs/protocol.md.
 const (
-	KindCall    Kind = 1 // a call that expects a reply or an error
-	KindReply   Kind = 2 // the successful result of a call
-	KindError   Kind = 3 // the failed result of a call
-	KindNotify  Kind = 4 // a one-way call: no reply, no error
-	KindCancel  Kind = 5 // the caller gave up on a call
-	KindPing    Kind = 6 // liveness probe; answered with a pong
-	KindPong    Kind = 7 // answer to a ping, echoing its data
-	KindGoAway  Kind = 8 // the sender is shutting down and accepts no new calls
-	maxKnownKnd      = KindGoAway
+	KindCall    Kind = 1  // a call that expects a reply or an error
+	KindReply   Kind = 2  // the successful result of a call
+	KindError   Kind = 3  // the failed result of a call
+	KindNotify  Kind = 4  // a one-way call: no reply, no error
+	KindCancel  Kind = 5  // the caller gave up on a call
+	KindPing    Kind = 6  // liveness probe; answered with a pong
+	KindPong    Kind = 7  // answer to a ping, echoing its data
+	KindGoAway  Kind = 8  // the sender is shutting down and accepts no new calls
+	KindChunk   Kind = 9  // a piece of a larger frame, sent so that other frames can interleave
+	KindWindow  Kind = 10 // the receiver of chunks allows the sender more chunk bytes
+	maxKnownKnd      = KindWindow
 )
+
+// FlagMore, in a chunk frame's flags, says that more chunks of the same frame follow.
+const FlagMore uint8 = 1
 
 // String returns the kind's protocol name.
 func (k Kind) String() string {
@@ -43,6 +48,10 @@ func (k Kind) String() string {
 		return "pong"
 	case KindGoAway:
 		return "goaway"
+	case KindChunk:
+		return "chunk"
+	case KindWindow:
+		return "window"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -57,6 +66,9 @@ const (
 	// DefaultMaxFrameSize bounds the length prefix unless configured otherwise (4 MiB, like
 	// gRPC's default receive limit).
 	DefaultMaxFrameSize = 4 << 20
+	// ChunkWindow is how many bytes of chunk bodies a peer may send before the other side
+	// has allowed more with window frames; the receiver may allow more at any time.
+	ChunkWindow = 512 << 10
 	// PingDataSize is the size of a ping's and a pong's opaque body.
 	PingDataSize = 8
 	// MaxMetadata bounds the number of metadata entries on one call.
@@ -98,7 +110,8 @@ type Frame struct {
 	Method  []byte        // "Service.Method"
 	Meta    []Meta
 
-	// Call, Notify and Reply: the codec-encoded argument list or result list.
+	// Call, Notify and Reply: the codec-encoded argument list or result list. Chunk: the
+	// piece of the larger frame it carries.
 	Payload []byte
 
 	// Error and GoAway.
@@ -112,6 +125,9 @@ type Frame struct {
 
 	// Ping and Pong.
 	PingData [PingDataSize]byte
+
+	// Window: how many more bytes of chunk bodies the sender of the window frame allows.
+	Credit uint32
 }
 
 // AppendHeader appends the length prefix and the fixed header for a frame whose body is
@@ -169,6 +185,12 @@ func AppendGoAway(dst []byte, lastID uint64, code uint16, message string) []byte
 func AppendPing(dst []byte, k Kind, data [PingDataSize]byte) []byte {
 	dst = AppendHeader(dst, k, 0, 0, PingDataSize)
 	return append(dst, data[:]...)
+}
+
+// AppendWindow appends a window frame allowing credit more bytes of chunk bodies.
+func AppendWindow(dst []byte, credit uint32) []byte {
+	dst = AppendHeader(dst, KindWindow, 0, 0, 4)
+	return binary.BigEndian.AppendUint32(dst, credit)
 }
 
 // AppendCancel appends a cancel frame for call id.
@@ -235,6 +257,10 @@ func Parse(b []byte, meta []Meta) (Frame, error) {
 		f.Payload = p.rest()
 	case KindReply:
 		f.Payload = p.rest()
+	case KindChunk:
+		if f.Payload = p.rest(); len(f.Payload) == 0 {
+			p.fail()
+		}
 	case KindError:
 		f.Code = p.u16()
 		f.Reason = p.u16()
@@ -243,6 +269,10 @@ func Parse(b []byte, meta []Meta) (Frame, error) {
 	case KindCancel:
 	case KindPing, KindPong:
 		copy(f.PingData[:], p.take(PingDataSize))
+	case KindWindow:
+		if f.Credit = p.u32(); f.Credit == 0 {
+			p.fail()
+		}
 	case KindGoAway:
 		f.LastID = p.u64()
 		f.Code = p.u16()
@@ -276,6 +306,13 @@ func (p *parser) take(n int) []byte {
 func (p *parser) u16() uint16 {
 	if v := p.take(2); v != nil {
 		return binary.BigEndian.Uint16(v)
+	}
+	return 0
+}
+
+func (p *parser) u32() uint32 {
+	if v := p.take(4); v != nil {
+		return binary.BigEndian.Uint32(v)
 	}
 	return 0
 }

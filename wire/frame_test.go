@@ -59,6 +59,9 @@ func TestRoundTrip(t *testing.T) {
 			wire.Frame{Kind: wire.KindPing, PingData: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}}},
 		{"goaway", wire.AppendGoAway(nil, 99, 14, "bye"),
 			wire.Frame{Kind: wire.KindGoAway, LastID: 99, Code: 14, Message: []byte("bye")}},
+		{"chunk", append(wire.AppendHeader(nil, wire.KindChunk, wire.FlagMore, 3, 2), 7, 8),
+			wire.Frame{Kind: wire.KindChunk, Flags: wire.FlagMore, ID: 3, Payload: []byte{7, 8}}},
+		{"window", wire.AppendWindow(nil, 1<<20), wire.Frame{Kind: wire.KindWindow, Credit: 1 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +155,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(wire.AppendError(nil, 2, 3, 3, "bad", []wire.Meta{{Key: "a", Value: "b"}})[4:])
 	f.Add(wire.AppendGoAway(nil, 5, 14, "bye")[4:])
 	f.Add(wire.AppendPing(nil, wire.KindPing, [8]byte{1})[4:])
+	f.Add(append(wire.AppendHeader(nil, wire.KindChunk, wire.FlagMore, 1, 3), 1, 2, 3)[4:])
+	f.Add(wire.AppendWindow(nil, 4096)[4:])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := wire.Parse(b, nil)
 		if err != nil {
@@ -166,6 +171,8 @@ func FuzzParse(f *testing.F) {
 			again = wire.AppendError(nil, fr.ID, fr.Code, fr.Reason, string(fr.Message), fr.Details)
 		case wire.KindGoAway:
 			again = wire.AppendGoAway(nil, fr.LastID, fr.Code, string(fr.Message))
+		case wire.KindWindow:
+			again = wire.AppendWindow(nil, fr.Credit)
 		default:
 			return
 		}
