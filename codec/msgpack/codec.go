@@ -2,11 +2,14 @@ package msgpack
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"reflect"
 	"sync"
 
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // DefaultMaxDepth is the nesting limit used when [Codec.MaxDepth] is zero.
@@ -103,6 +106,14 @@ func (c *Codec) DecodeList(src []byte, ptrs []any) (n int, err error) {
 				err = d.dec.Skip()
 			case *any:
 				err = decodeAny(d.dec, p)
+			case *[]byte:
+				if ok := d.binary(src, func(b []byte) { *p = bytes.Clone(b) }); !ok {
+					err = d.dec.Decode(p)
+				}
+			case *string:
+				if ok := d.binary(src, func(b []byte) { *p = string(b) }); !ok {
+					err = d.dec.Decode(p)
+				}
 			default:
 				err = d.dec.Decode(p)
 			}
@@ -115,6 +126,35 @@ func (c *Codec) DecodeList(src []byte, ptrs []any) (n int, err error) {
 	d.r.Reset(nil)
 	decoders.Put(d)
 	return n, err
+}
+
+// binary hands the bytes of the bin (for a *[]byte) or str (for a *string) value at the
+// decoder's position to set, and moves past it. vmihailenco/msgpack would allocate a zeroed
+// slice and then copy into it; set copies once, into memory it need not zero. It reports
+// false, having consumed nothing, if the value is of another kind.
+func (d *decoder) binary(src []byte, set func([]byte)) bool {
+	at := int(d.r.Size()) - d.r.Len()
+	if at >= len(src) {
+		return false
+	}
+	var n, hdr int
+	switch c := src[at]; {
+	case c == msgpcode.Bin8 || c == msgpcode.Str8:
+		n, hdr = int(src[at+1]), 2
+	case c == msgpcode.Bin16 || c == msgpcode.Str16:
+		n, hdr = int(binary.BigEndian.Uint16(src[at+1:])), 3
+	case c == msgpcode.Bin32 || c == msgpcode.Str32:
+		n, hdr = int(binary.BigEndian.Uint32(src[at+1:])), 5
+	case msgpcode.IsFixedString(c):
+		n, hdr = int(c&msgpcode.FixedStrMask), 1
+	default:
+		return false
+	}
+	// scanList has checked that the value lies within src.
+	start := at + hdr
+	set(src[start : start+n])
+	d.r.Seek(int64(start+n), io.SeekStart)
+	return true
 }
 
 // decodeAny decodes into *p: into the pointer *p holds, if any, as encoding/json does;

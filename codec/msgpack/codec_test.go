@@ -1,6 +1,7 @@
 package msgpack_test
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"testing"
@@ -144,5 +145,37 @@ func TestAllocs(t *testing.T) {
 	}
 	if x != 123456 {
 		t.Fatalf("decoded %d", x)
+	}
+}
+
+// TestBytesAndStringsDoNotAlias decodes every bin and str encoding into *[]byte and
+// *string, and checks the values and that a byte slice does not share src's memory.
+func TestBytesAndStringsDoNotAlias(t *testing.T) {
+	c := msgpack.New()
+	for _, n := range []int{0, 5, 31, 200, 300, 70000} {
+		want := bytes.Repeat([]byte{'x'}, n)
+		for _, v := range []any{want, string(want)} {
+			src, err := c.AppendList(nil, []any{v, 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b []byte
+			var s string
+			var i int
+			for _, ptr := range []any{&b, &s} {
+				if _, err := c.DecodeList(src, []any{ptr, &i}); err != nil || i != 7 {
+					t.Fatalf("%T of %d bytes into %T: %v, then %d", v, n, ptr, err, i)
+				}
+			}
+			if !bytes.Equal(b, want) || s != string(want) {
+				t.Fatalf("%T of %d bytes: got %d bytes and a string of %d", v, n, len(b), len(s))
+			}
+			for j := range src {
+				src[j] = 0
+			}
+			if n > 0 && b[0] != 'x' {
+				t.Fatalf("%T of %d bytes: the decoded slice aliases the input", v, n)
+			}
+		}
 	}
 }
