@@ -14,9 +14,14 @@ import (
 // between the chunks, and the reader rebuilds the large frame while dispatching the small
 // ones as they come.
 const (
-	// chunkSize is the most frame bytes one chunk carries. Smaller chunks let other frames
-	// through sooner; each costs a header and a write.
-	chunkSize = 128 << 10
+	// chunkOver is the frame size above which a frame goes in chunks, and is counted
+	// against the other side's window.
+	chunkOver = 128 << 10
+	// maxChunk is the most frame bytes one chunk carries, if the window allows. Other
+	// frames wait for at most one chunk's write, and the window bounds the bytes queued
+	// in front of them anyway; each chunk costs a write and, on the other side, a wakeup
+	// (A/B on echo4m: 128 KiB chunks 300-372 MB/s, 512 KiB 491-534, same small-call p99).
+	maxChunk = 512 << 10
 	// minChunk is the least a chunk carries unless it ends its frame: a sender short of
 	// window waits for this much rather than sending slivers.
 	minChunk = 16 << 10

@@ -98,7 +98,7 @@ func TestChunkedReplyLetsSmallRepliesThrough(t *testing.T) {
 			if f.Kind != wire.KindChunk || f.ID != 1 {
 				t.Fatalf("got %v id %d, want the rest of call 1's reply", f.Kind, f.ID)
 			}
-			if len(f.Payload) > 128<<10 {
+			if len(f.Payload) > 512<<10 {
 				t.Fatalf("chunk of %d bytes", len(f.Payload))
 			}
 			rebuilt = append(rebuilt, f.Payload...)
@@ -205,6 +205,10 @@ func TestLargeFramesAroundTheChunkSize(t *testing.T) {
 		ctx := ctxTimeout(t, 60e9)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -232,8 +236,6 @@ func TestLargeFramesAroundTheChunkSize(t *testing.T) {
 				t.Fatalf("echo of %d bytes came back as %d bytes, different", n, len(out))
 			}
 		}
-		close(stop)
-		wg.Wait()
 	})
 }
 

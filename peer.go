@@ -559,7 +559,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
-		if p.br.Buffered() == 0 && len(f.Payload) <= chunkSize && m.inline() {
+		if p.br.Buffered() == 0 && len(f.Payload) <= chunkOver && m.inline() {
 			// Nothing else has arrived: the reader may as well run the call. Not a large
 			// one, whose decoding alone would hold up the frames behind it.
 			return true, j, nil
@@ -878,7 +878,7 @@ func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 		c.finish(e)
 		return false
 	}
-	if len(f.Payload) > chunkSize {
+	if len(f.Payload) > chunkOver {
 		p.loops.Add(1) // the reading holds one: the count is not zero
 		go func(payload []byte) {
 			defer p.loops.Done()

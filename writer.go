@@ -36,14 +36,15 @@ type writer struct {
 	asyncQueued int // bytes of the reader's frames in buf
 
 	// Large frames go out in chunks, with the frames in buf sent between them.
-	queue      []queued    // frames to send in chunks, and frames that must stay behind them
-	queueBytes int         // bytes of the frames in queue
-	notifies   int         // notifications in queue: later ones queue behind them
-	credit     int         // chunk body bytes the other side allows us to send
-	sent       int         // bytes of queue[0]'s frame written
-	pieceEnd   int         // where in queue[0]'s frame the write in progress ends
-	vec        net.Buffers // buf and a piece of queue[0], written together
-	vecArr     [2][]byte   // vec's backing array
+	queue        []queued    // frames to send in chunks, and frames that must stay behind them
+	queueBytes   int         // bytes of the frames in queue
+	notifies     int         // notifications in queue: later ones queue behind them
+	credit       int         // chunk body bytes the other side allows us to send
+	sent         int         // bytes of queue[0]'s frame written
+	pieceEnd     int         // where in queue[0]'s frame the write in progress ends
+	pieceIsChunk bool        // the write in progress is a chunk, counted against credit
+	vec          net.Buffers // buf and a piece of queue[0], written together
+	vecArr       [2][]byte   // vec's backing array
 
 	senders atomic.Int32 // goroutines between begin and commit, holding or waiting for mu
 
@@ -137,10 +138,10 @@ func (w *writer) commit(b []byte) {
 // chunk queue (a copy, for frames whose size was not foreseen; see sendOwn), as does a
 // notification or cancel that must not overtake a queued frame.
 func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, async bool) {
-	if n := len(b) - start; n > chunkSize || len(w.queue) > 0 && w.mustFollow(kind, id) {
+	if n := len(b) - start; n > chunkOver || len(w.queue) > 0 && w.mustFollow(kind, id) {
 		var bp *[]byte
 		var own []byte
-		if n > chunkSize {
+		if n > chunkOver {
 			bp = getBuf(chunkHeadroom + n)
 			own = *bp
 		} else {
@@ -212,7 +213,7 @@ func (w *writer) sendable() bool {
 		return false
 	}
 	frame := len(w.queue[0].b) - chunkHeadroom
-	if w.sent == 0 && frame <= chunkSize {
+	if w.sent == 0 && frame <= chunkOver {
 		return true
 	}
 	return w.credit >= min(minChunk, frame-w.sent)
@@ -245,14 +246,14 @@ const maxCredit = 1 << 40
 func (w *writer) nextPiece() []byte {
 	q := &w.queue[0]
 	frame := q.b[chunkHeadroom:]
-	if w.sent == 0 && len(frame) <= chunkSize {
-		w.pieceEnd = len(frame)
+	if w.sent == 0 && len(frame) <= chunkOver {
+		w.pieceEnd, w.pieceIsChunk = len(frame), false
 		return frame
 	}
-	end := w.sent + min(chunkSize, len(frame)-w.sent, w.credit)
+	end := w.sent + min(maxChunk, len(frame)-w.sent, w.credit)
 	// The header goes in the headroom, or over the end of the chunk already written.
 	putChunkHeader(q.b[w.sent:], end < len(frame), q.id, end-w.sent)
-	w.pieceEnd = end
+	w.pieceEnd, w.pieceIsChunk = end, true
 	return q.b[w.sent : chunkHeadroom+end]
 }
 
@@ -260,8 +261,8 @@ func (w *writer) nextPiece() []byte {
 // of it has. Callers hold mu.
 func (w *writer) pieceWritten() {
 	q := w.queue[0]
-	if w.pieceEnd-w.sent < len(q.b)-chunkHeadroom {
-		w.credit -= w.pieceEnd - w.sent // a chunk, not the whole frame
+	if w.pieceIsChunk {
+		w.credit -= w.pieceEnd - w.sent
 	}
 	w.sent = w.pieceEnd
 	if w.sent < len(q.b)-chunkHeadroom {
