@@ -407,7 +407,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 	}
 	out = wire.FinishFrame(out, start)
 	if own != nil {
-		if err := p.w.sendOwn(ownedBy(own, out), out, kind, id); err != nil {
+		if err := p.w.sendOwn(ownedBy(own, out), out, kind, id, true); err != nil {
 			return p.writeFailed(method, err)
 		}
 		return nil

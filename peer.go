@@ -797,7 +797,7 @@ func (p *Peer) sendReply(j *job, res any) {
 	}
 	out = wire.FinishFrame(out, start)
 	if own != nil {
-		p.w.sendOwn(ownedBy(own, out), out, wire.KindReply, j.id)
+		p.w.sendOwn(ownedBy(own, out), out, wire.KindReply, j.id, !p.busy())
 		return
 	}
 	// With other handlers of this connection running, which will reply soon, the write is

@@ -178,8 +178,11 @@ func (w *writer) mustFollow(kind wire.Kind, id uint64) bool {
 // sendOwn queues a frame encoded into a buffer of its own, b, which begins with
 // chunkHeadroom bytes of room; bp is the pooled buffer b lives in, or nil. Senders encode
 // frames they know will be large that way, without holding the lock. It waits while the
-// queue is full, and returns the writer's terminal error if the frame cannot be sent.
-func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64) error {
+// queue is full, and returns the writer's terminal error if the frame cannot be sent. With
+// direct, if the frame is first in the queue and nothing is being written, the calling
+// goroutine writes it (its first chunk, if it goes in chunks) rather than waking the
+// writer's; as with commit, the connection's reader must not.
+func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64, direct bool) error {
 	w.mu.Lock()
 	for w.err == nil && w.queueBytes > 0 && w.queueBytes+len(b) > queueLimit {
 		w.space.Wait()
@@ -193,8 +196,21 @@ func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64) error 
 		return err
 	}
 	w.enqueueLocked(queued{b: b, bp: bp, kind: kind, id: id})
+	if !direct || w.writing || len(w.queue) > 1 || !w.sendable() {
+		w.mu.Unlock()
+		w.signal()
+		return nil
+	}
+	err := w.flushLocked(true)
+	more := len(w.buf) > 0 || w.sendable() || w.err != nil
 	w.mu.Unlock()
-	w.signal()
+	if err != nil {
+		w.onErr(err)
+		return nil // the frame was taken; the connection's end fails the call
+	}
+	if more {
+		w.signal()
+	}
 	return nil
 }
 
