@@ -39,6 +39,7 @@ type assembly struct {
 	have    int     // bytes of it received
 	allowed int     // chunk body bytes the other side may still send
 	unacked int     // chunk body bytes read and not yet allowed again
+	opened  bool    // the window has been opened from the protocol's initial one to ours
 }
 
 // readChunk reads the body of a chunk frame whose length prefix n and header (flags) have
@@ -76,13 +77,23 @@ func (p *Peer) readChunk(n int, flags uint8) (*[]byte, error) {
 		return nil, unexpectedEOF(err)
 	}
 	a.have += body
+	grant := 0
+	if !a.opened {
+		// The first chunk: open the protocol's initial window to ours. (Not before: a
+		// peer that never sends chunks never sees a window frame.)
+		a.opened = true
+		grant = p.cfg.receiveWindow - wire.ChunkWindow
+	}
 	if a.unacked >= p.cfg.receiveWindow/4 {
 		// The bytes are in the frame's buffer: let the sender send as many more.
-		if dst, err := p.w.beginAsync(); err == nil {
-			p.w.commitAsync(wire.AppendWindow(dst, uint32(a.unacked)))
-		}
-		a.allowed += a.unacked
+		grant += a.unacked
 		a.unacked = 0
+	}
+	if grant > 0 {
+		if dst, err := p.w.beginAsync(); err == nil {
+			p.w.commitAsync(wire.AppendWindow(dst, uint32(grant)))
+		}
+		a.allowed += grant
 	}
 	complete := a.have == len(frame)
 	if more := flags&wire.FlagMore != 0; complete == more {

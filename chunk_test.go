@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -133,6 +134,7 @@ func TestChunkedCallFromRawPeer(t *testing.T) {
 		chunks := chunkFrames(callFrame(1, "Calc.Echo", echoPayload(big)), 4, 100<<10, 1)
 		first := 14 + 4 + 14 + 100<<10 + 14 + 1 // three chunks, the frame's last one held back
 		go func() {
+			b.Write(wire.AppendWindow(nil, 4<<20)) // room for the reply's chunks
 			b.Write(chunks[:first])
 			b.Write(callFrame(3, "Calc.Add", []byte{0x92, 1, 2}))
 			b.Write(chunks[first:])
@@ -173,7 +175,8 @@ func TestBadChunksCloseTheConnection(t *testing.T) {
 		{"more follow, but the frame is complete", append(chunk(wire.FlagMore, call[:1000]), chunk(wire.FlagMore, call[1000:])...)},
 		{"chunks past the frame's end", chunkFrames(append(bytes.Clone(call), 1, 2, 3), 1000)},
 		{"a chunk inside a chunk", chunkFrames(chunkFrames(callFrame(1, "Calc.Add", []byte{0x92, 1, 2})))},
-		{"chunk bytes beyond the window", chunkFrames(callFrame(1, "Calc.Echo", echoPayload(make([]byte, wire.ChunkWindow+1000))))},
+		{"chunk bytes beyond the initial window", chunkFrames(callFrame(1, "Calc.Echo", echoPayload(make([]byte, wire.ChunkWindow+1000))))},
+		{"chunk bytes beyond the opened window", append(chunk(wire.FlagMore, call[:1000]), chunk(wire.FlagMore, make([]byte, tandem.DefaultReceiveWindow))...)},
 		{"window of zero", rawFrame(wire.KindWindow, 0, []byte{0, 0, 0, 0})},
 		{"window beyond 1 TiB", bytes.Repeat(wire.AppendWindow(nil, 0xFFFFFFFF), 257)},
 	}
@@ -198,10 +201,22 @@ func TestBadChunksCloseTheConnection(t *testing.T) {
 }
 
 // TestLargeFramesAroundTheChunkSize echoes payloads on either side of the chunk size and
-// of the window, with small calls running alongside, over every transport.
+// of the window, with small calls running alongside, over every transport, with the
+// default window and the smallest.
 func TestLargeFramesAroundTheChunkSize(t *testing.T) {
+	for _, window := range []int{tandem.DefaultReceiveWindow, wire.ChunkWindow} {
+		t.Run(fmt.Sprint(window>>10, "KiB"), func(t *testing.T) {
+			largeFrames(t, tandem.WithReceiveWindow(window))
+		})
+	}
+	if _, err := tandem.NewServer(tandem.WithReceiveWindow(wire.ChunkWindow - 1)); err == nil {
+		t.Fatal("a window under the protocol's initial one was accepted")
+	}
+}
+
+func largeFrames(t *testing.T, opts ...tandem.Option) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		_, client := setup(t, tr)
+		_, client := setup(t, tr, opts...)
 		ctx := ctxTimeout(t, 60e9)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup

@@ -137,13 +137,6 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		defer p.loops.Done()
 		p.w.loop()
 	}()
-	if extra := p.cfg.receiveWindow - wire.ChunkWindow; extra > 0 {
-		// Open the protocol's initial window to ours.
-		p.asm.allowed += extra
-		if dst, err := p.w.begin(); err == nil {
-			p.w.commitAsync(wire.AppendWindow(dst, uint32(extra)))
-		}
-	}
 	go p.readLoop()
 	return p
 }

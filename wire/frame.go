@@ -68,7 +68,7 @@ const (
 	DefaultMaxFrameSize = 4 << 20
 	// ChunkWindow is how many bytes of chunk bodies a peer may send before the other side
 	// has allowed more with window frames; the receiver may allow more at any time.
-	ChunkWindow = 512 << 10
+	ChunkWindow = 64 << 10
 	// PingDataSize is the size of a ping's and a pong's opaque body.
 	PingDataSize = 8
 	// MaxMetadata bounds the number of metadata entries on one call.
