@@ -19,6 +19,12 @@ import (
 // connection's reader only uses beginAsync and commitAsync, and a background goroutine
 // writes for it: a reader that wrote could deadlock against a peer whose reader is writing
 // too.
+//
+// Frames with large payloads are encoded into buffers of their own and queued (sendOwn,
+// or commitFrame for one that turned out large); those over chunkOver go out a chunk at a
+// time, as the other side's window allows, with the small frames buffered meanwhile
+// written in the same writev, so that a large transfer holds them up by at most about a
+// window.
 type writer struct {
 	conn    net.Conn
 	limit   int           // buffered bytes beyond which senders wait
