@@ -140,7 +140,7 @@ func (w *writer) commit(b []byte) {
 }
 
 // commitFrame is commit or, with async, commitAsync, for a buffer whose last frame, of
-// the given kind and id, starts at start. A frame too large for one chunk moves to the
+// the given kind and id, starts at start. A frame over chunkOver moves to the
 // chunk queue (a copy, for frames whose size was not foreseen; see sendOwn), as does a
 // notification or cancel that must not overtake a queued frame.
 func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, async bool) {
