@@ -273,7 +273,11 @@ func soakOp(ctx context.Context, p *tandem.Peer, sc *soakCounts) {
 		sc.expect("unknown", p.Call(ctx, "Calc.Nope", nil), tandem.ErrUnknownMethod)
 		sc.unknown.Add(1)
 	case 8:
-		in := make([]byte, rand.IntN(64<<10))
+		n := rand.IntN(64 << 10)
+		if rand.IntN(8) == 0 {
+			n = rand.IntN(1536 << 10) // often over 128 KiB: in chunks
+		}
+		in := make([]byte, n)
 		for i := range in {
 			in[i] = byte(i)
 		}
