@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -57,6 +58,17 @@ func readWholeFrame(t *testing.T, br *bufio.Reader) wire.Frame {
 	}
 }
 
+// rawCalcPipe serves a Calc, logging nothing, on one end of a pipe, and returns the
+// server, its peer and the other end, handshake done, for a test to play a raw peer.
+func rawCalcPipe(t *testing.T) (*tandem.Server, *tandem.Peer, net.Conn, *bufio.Reader) {
+	t.Helper()
+	srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+	must(t, err)
+	must(t, srv.Register(&Calc{}))
+	peer, b, br, _, _ := rawPipe(t, srv)
+	return srv, peer, b, br
+}
+
 func echoPayload(b []byte) []byte {
 	p := append([]byte{0x91, 0xc6}, binary.BigEndian.AppendUint32(nil, uint32(len(b)))...)
 	return append(p, b...)
@@ -68,10 +80,7 @@ func echoPayload(b []byte) []byte {
 // waits for window, and sends the rest once the window opens; the chunks rebuild the reply.
 func TestChunkedReplyLetsSmallRepliesThrough(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
-		must(t, err)
-		must(t, srv.Register(&Calc{}))
-		_, b, br, _, _ := rawPipe(t, srv)
+		srv, _, b, br := rawCalcPipe(t)
 		big := bytes.Repeat([]byte("0123456789abcdef"), 128<<10) // 2 MiB
 		go b.Write(callFrame(1, "Calc.Echo", echoPayload(big)))
 
@@ -126,10 +135,7 @@ func TestChunkedReplyLetsSmallRepliesThrough(t *testing.T) {
 // between them, and gets both answered.
 func TestChunkedCallFromRawPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
-		must(t, err)
-		must(t, srv.Register(&Calc{}))
-		_, b, br, _, _ := rawPipe(t, srv)
+		srv, _, b, br := rawCalcPipe(t)
 		big := bytes.Repeat([]byte{7}, 300<<10)
 		chunks := chunkFrames(callFrame(1, "Calc.Echo", echoPayload(big)), 4, 100<<10, 1)
 		first := 14 + 4 + 14 + 100<<10 + 14 + 1 // three chunks, the frame's last one held back
@@ -183,10 +189,7 @@ func TestBadChunksCloseTheConnection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
-				must(t, err)
-				must(t, srv.Register(&Calc{}))
-				peer, b, br, _, _ := rawPipe(t, srv)
+				srv, peer, b, br := rawCalcPipe(t)
 				go b.Write(tt.stream)
 				go io.Copy(io.Discard, br)
 				<-peer.Done()
