@@ -1095,9 +1095,17 @@ func rawPipe(t *testing.T, srv *tandem.Server) (*tandem.Peer, net.Conn, *bufio.R
 	t.Helper()
 	a, b := net.Pipe()
 	counted := &countingConn{Conn: a}
+	peer, br, w := rawHandshake(t, srv, counted, b)
+	counted.read.Store(0)
+	return peer, b, br, w, counted
+}
+
+// rawHandshake has srv serve a, and says hello on b as a raw dialer with the msgpack codec.
+func rawHandshake(t *testing.T, srv *tandem.Server, a, b net.Conn) (*tandem.Peer, *bufio.Reader, wire.Welcome) {
+	t.Helper()
 	served := make(chan *tandem.Peer, 1)
 	go func() {
-		p, err := srv.ServeConn(context.Background(), counted)
+		p, err := srv.ServeConn(context.Background(), a)
 		if err != nil {
 			t.Errorf("ServeConn: %v", err)
 		}
@@ -1111,9 +1119,7 @@ func rawPipe(t *testing.T, srv *tandem.Server) (*tandem.Peer, net.Conn, *bufio.R
 	if w.Status != wire.StatusOK {
 		t.Fatalf("welcome: %+v", w)
 	}
-	peer := <-served
-	counted.read.Store(0)
-	return peer, b, br, w, counted
+	return <-served, br, w
 }
 
 // countingConn counts the bytes read through it.

@@ -24,6 +24,7 @@ type Call struct {
 
 	// A blocking Call's record is recycled: it is never handed to the caller.
 	blocking  bool
+	arrived   bool        // its result frame has been read; set by the reading goroutine
 	waitTimer *time.Timer // the default timeout of a blocking call, reused
 	one       [1]any      // the result pointer as the codec's list
 	argBuf    [6]any      // room for args, so the caller's variadic slice stays on its stack
@@ -125,7 +126,7 @@ func (p *Peer) Call(ctx context.Context, method string, result any, args ...any)
 
 // call is Call without interceptors.
 func (p *Peer) call(ctx context.Context, method string, result any, args []any) error {
-	p.takeOverReading() // if a handler called us on the reading goroutine, someone must read the result
+	p.takeLentReading() // if a handler called us on the reading goroutine, someone must read the result
 	c, _ := p.calls.Get().(*Call)
 	if c == nil {
 		c = &Call{done: make(chan struct{}, 1), blocking: true}
@@ -138,33 +139,47 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any) 
 		timeout, err = p.start(ctx, c)
 	}
 	if err == nil {
-		var expired <-chan time.Time
-		if timeout == 0 && p.cfg.defaultTimeout > 0 {
-			if c.waitTimer == nil {
-				c.waitTimer = time.NewTimer(p.cfg.defaultTimeout)
-			} else {
-				c.waitTimer.Reset(p.cfg.defaultTimeout)
-			}
-			expired = c.waitTimer.C
+		if p.readState.Load() == readIdle && p.readState.CompareAndSwap(readIdle, readActive) {
+			p.readOwnResult(ctx, c)
 		}
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			p.abandon(c, contextError(ctx, method))
-			<-c.done // from abandon, or from a result that won the race
-		case <-expired:
-			p.abandon(c, timeoutError(method, p.cfg.defaultTimeout))
-			<-c.done
-		}
-		if expired != nil {
-			c.waitTimer.Stop()
-		}
-		err = c.err
+		err = p.wait(ctx, c, timeout)
 	}
 	timer := c.waitTimer
 	*c = Call{done: c.done, blocking: true, waitTimer: timer}
 	p.calls.Put(c)
 	return err
+}
+
+// wait waits for a blocking call's result, for ctx, or for the default timeout when the
+// call was sent without one, and returns the call's error.
+func (p *Peer) wait(ctx context.Context, c *Call, timeout time.Duration) error {
+	select {
+	case <-c.done:
+		return c.err // read by the caller itself
+	default:
+	}
+	var expired <-chan time.Time
+	if timeout == 0 && p.cfg.defaultTimeout > 0 {
+		if c.waitTimer == nil {
+			c.waitTimer = time.NewTimer(p.cfg.defaultTimeout)
+		} else {
+			c.waitTimer.Reset(p.cfg.defaultTimeout)
+		}
+		expired = c.waitTimer.C
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		p.abandon(c, contextError(ctx, c.Method))
+		<-c.done // from abandon, or from a result that won the race
+	case <-expired:
+		p.abandon(c, timeoutError(c.Method, p.cfg.defaultTimeout))
+		<-c.done
+	}
+	if expired != nil {
+		c.waitTimer.Stop()
+	}
+	return c.err
 }
 
 // setArgs copies args into the call, so that the caller's variadic slice need not escape.

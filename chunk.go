@@ -42,41 +42,126 @@ type assembly struct {
 	opened  bool    // the window has been opened from the protocol's initial one to ours
 }
 
-// readChunk reads the body of a chunk frame whose length prefix n and header (flags) have
-// been read, into the frame being rebuilt. It returns the frame's buffer once its last
-// chunk has arrived, nil before. The first chunk must carry the frame's whole length
-// prefix, which is checked against the limit before the frame's buffer is allocated.
-func (p *Peer) readChunk(n int, flags uint8) (*[]byte, error) {
-	body := n - wire.HeaderSize
-	if body == 0 {
-		return nil, fmt.Errorf("%w: empty chunk", wire.ErrMalformed)
+// partialFrame is how far the reading has got through the frame it is reading. It lives
+// in the peer, not on a goroutine's stack, so that a read stopped by a deadline (a caller
+// reading its own result gives up the reading after a while; see readOwnResult) loses
+// nothing: whoever reads next carries on from here.
+type partialFrame struct {
+	n     int     // the frame's length, once its prefix has been read; 0 before
+	bp    *[]byte // the frame's buffer, once its header shows it is read whole
+	have  int     // bytes of bp filled
+	chunk bool    // the frame is a chunk, whose header has been read
+	left  int     // for a chunk: body bytes not yet read into the frame being rebuilt
+	flags uint8   // for a chunk: its flags
+}
+
+// readFrame reads the next whole frame: one sent as it is, or one rebuilt from its chunks.
+// The caller owns the returned buffer, which holds the frame after its length prefix.
+// Every step either completes or leaves its progress in p.rd, so that after an error the
+// next call resumes where this one stopped.
+func (p *Peer) readFrame() (*[]byte, error) {
+	r := &p.rd
+	for {
+		if r.n == 0 {
+			n, err := p.readLength()
+			if err != nil {
+				return nil, err
+			}
+			r.n = n
+		}
+		if r.bp == nil && !r.chunk {
+			hdr, err := p.br.Peek(wire.HeaderSize)
+			if err != nil {
+				return nil, unexpectedEOF(err)
+			}
+			if wire.Kind(hdr[0]) != wire.KindChunk {
+				r.bp, r.have = getBuf(r.n), 0
+			} else {
+				r.flags = hdr[1]
+				p.br.Discard(wire.HeaderSize)
+				if err := p.startChunk(r.n - wire.HeaderSize); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if r.bp != nil {
+			n, err := io.ReadFull(p.br, (*r.bp)[r.have:])
+			if r.have += n; err != nil {
+				return nil, unexpectedEOF(err)
+			}
+			bp := r.bp
+			*r = partialFrame{}
+			return bp, nil
+		}
+		bp, err := p.readChunk()
+		if bp != nil || err != nil {
+			return bp, err
+		}
+		p.live.lastRead.Store(time.Now().UnixNano())
 	}
+}
+
+// readLength consumes a length prefix once all of it has arrived, and checks it against
+// the frame limit before anything is allocated for the frame. At the start of a frame the
+// end of input is io.EOF, a clean end; inside the prefix it is io.ErrUnexpectedEOF.
+func (p *Peer) readLength() (int, error) {
+	b, err := p.br.Peek(wire.LengthSize)
+	if err != nil {
+		if len(b) > 0 {
+			err = unexpectedEOF(err)
+		}
+		return 0, err
+	}
+	n, err := wire.ParseLength(b, p.cfg.maxFrameSize)
+	if err == nil {
+		p.br.Discard(wire.LengthSize)
+	}
+	return n, err
+}
+
+// startChunk checks a chunk whose header has been read against the window, and counts its
+// body as received.
+func (p *Peer) startChunk(body int) error {
 	a := &p.asm
-	if body > a.allowed {
-		return nil, fmt.Errorf("%w: %d bytes of chunks beyond the window", wire.ErrMalformed, body-a.allowed)
+	switch {
+	case body == 0:
+		return fmt.Errorf("%w: empty chunk", wire.ErrMalformed)
+	case body > a.allowed:
+		return fmt.Errorf("%w: %d bytes of chunks beyond the window", wire.ErrMalformed, body-a.allowed)
+	case a.buf == nil && body < wire.LengthSize:
+		return fmt.Errorf("%w: first chunk of %d bytes does not hold the frame's length", wire.ErrMalformed, body)
 	}
 	a.allowed -= body
 	a.unacked += body
+	p.rd.chunk, p.rd.left = true, body
+	return nil
+}
+
+// readChunk reads the rest of the body of the chunk in p.rd into the frame being rebuilt.
+// It returns the frame's buffer once its last chunk has arrived, nil before. The first
+// chunk carries the frame's length prefix, which is checked against the limit before the
+// frame's buffer is allocated.
+func (p *Peer) readChunk() (*[]byte, error) {
+	a, r := &p.asm, &p.rd
 	if a.buf == nil {
-		var hdr [wire.LengthSize]byte
-		if body < wire.LengthSize {
-			return nil, fmt.Errorf("%w: first chunk of %d bytes does not hold the frame's length", wire.ErrMalformed, body)
-		}
-		size, err := wire.ReadLength(p.br, &hdr, p.cfg.maxFrameSize)
+		size, err := p.readLength()
 		if err != nil {
 			return nil, unexpectedEOF(err)
 		}
 		a.buf, a.have = getBuf(size), 0
-		body -= wire.LengthSize
+		r.left -= wire.LengthSize
 	}
 	frame := *a.buf
-	if body > len(frame)-a.have {
+	if r.left > len(frame)-a.have {
 		return nil, fmt.Errorf("%w: chunks carry more than the frame's %d bytes", wire.ErrMalformed, len(frame))
 	}
-	if _, err := io.ReadFull(p.br, frame[a.have:a.have+body]); err != nil {
+	n, err := io.ReadFull(p.br, frame[a.have:a.have+r.left])
+	a.have += n
+	if r.left -= n; err != nil {
 		return nil, unexpectedEOF(err)
 	}
-	a.have += body
+	more := r.flags&wire.FlagMore != 0
+	*r = partialFrame{}
 	grant := 0
 	if !a.opened {
 		// The first chunk: open the protocol's initial window to ours. (Not before: a
@@ -96,7 +181,7 @@ func (p *Peer) readChunk(n int, flags uint8) (*[]byte, error) {
 		a.allowed += grant
 	}
 	complete := a.have == len(frame)
-	if more := flags&wire.FlagMore != 0; complete == more {
+	if complete == more {
 		if more {
 			return nil, fmt.Errorf("%w: chunk says more follow, but the frame is complete", wire.ErrMalformed)
 		}
@@ -120,37 +205,6 @@ func unexpectedEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-// readFrame reads the next whole frame: one sent as it is, or one rebuilt from its chunks.
-// The caller owns the returned buffer, which holds the frame after its length prefix.
-func (p *Peer) readFrame(lenBuf *[wire.LengthSize]byte) (*[]byte, error) {
-	for {
-		n, err := wire.ReadLength(p.br, lenBuf, p.cfg.maxFrameSize)
-		if err != nil {
-			return nil, err
-		}
-		hdr, err := p.br.Peek(wire.HeaderSize)
-		if err != nil {
-			return nil, unexpectedEOF(err)
-		}
-		if wire.Kind(hdr[0]) == wire.KindChunk {
-			flags := hdr[1]
-			p.br.Discard(wire.HeaderSize)
-			bp, err := p.readChunk(n, flags)
-			if bp != nil || err != nil {
-				return bp, err
-			}
-			p.live.lastRead.Store(time.Now().UnixNano())
-			continue
-		}
-		bp := getBuf(n)
-		if _, err := io.ReadFull(p.br, *bp); err != nil {
-			putBuf(bp)
-			return nil, unexpectedEOF(err)
-		}
-		return bp, nil
-	}
 }
 
 // putChunkHeader writes a chunk frame's length prefix and header into dst, which must have

@@ -25,7 +25,8 @@ import (
 // connection and matched to replies by id, in any order. One goroutine at a time reads
 // frames; senders coalesce their writes. A call that arrives alone may run on the reading
 // goroutine, which then hands the reading to another goroutine if the handler takes long,
-// calls out, or waits on its context.
+// calls out, or waits on its context. A blocking call made while no other result is awaited
+// may read its own result, for up to a millisecond, before it hands the reading on.
 type Peer struct {
 	srv       *Server
 	cfg       *config
@@ -51,10 +52,13 @@ type Peer struct {
 	readState  atomic.Int32  // readActive, readLent or readEnded
 	rescue     *time.Timer   // runs watchInline
 	watching   atomic.Bool   // rescue is armed
-	inlineRuns atomic.Uint64 // handlers run on the reader so far
-	watchSeen  uint64        // inlineRuns at the last watch; used by watchInline only
+	readTurns  atomic.Uint64 // handlers run on the reader and results read by their callers
+	watchSeen  uint64        // readTurns at the last watch; used by watchInline only
 	readDone   chan struct{} // closed when the reading has ended
 	asm        assembly      // the frame being rebuilt from chunks; the reader's only
+	rd         partialFrame  // how far the reading has got through the next frame
+	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
+	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -129,6 +133,8 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	})
 	p.br = bufio.NewReaderSize(br, readBufferSize)
 	p.asm.allowed = wire.ChunkWindow
+	// A caller may read its own result only if a read deadline can stop it.
+	p.idleReads = conn.SetReadDeadline(time.Time{}) == nil
 	p.rescue = time.AfterFunc(time.Hour, p.watchInline)
 	p.rescue.Stop()
 	p.startLiveness()
@@ -182,6 +188,7 @@ func (p *Peer) Close() error {
 // both directions finish until ctx ends; then closes. It returns ctx's error if ctx ended
 // first, after closing anyway.
 func (p *Peer) Shutdown(ctx context.Context) error {
+	p.takeOverReading() // the other side's going-away and last results must be read
 	p.mu.Lock()
 	first := !p.goingAway
 	p.goingAway = true
@@ -251,15 +258,16 @@ func (p *Peer) terminate(why *Error, flush bool) {
 			<-p.w.exited
 		}
 		_ = p.conn.Close()
-		if p.readState.CompareAndSwap(readLent, readEnded) {
-			// The reader is running a handler, which Close does not wait for.
-			close(p.readDone)
-			p.loops.Done()
-		}
 		for _, c := range serving {
 			c.end(context.Canceled)
 		}
 		close(p.done)
+		// After done is closed, which a reader leaving the reading idle checks (idle).
+		if p.readState.CompareAndSwap(readLent, readEnded) || p.readState.CompareAndSwap(readIdle, readEnded) {
+			// The reader is running a handler, which Close does not wait for, or nobody
+			// reads.
+			p.endIdleReading()
+		}
 		p.srv.removePeer(p)
 		if len(pending) == 0 {
 			return
@@ -299,49 +307,73 @@ func (p *Peer) failPending(pending map[uint64]*Call, why *Error) {
 }
 
 // readLoop reads and dispatches frames until the connection fails or breaks the protocol,
-// or until it lends the reading out and another goroutine takes it over. Frame buffers are
-// recycled once dispatched, unless a call keeps its buffer until its handler has decoded
-// the arguments. The reading counts as one of p.loops, handed from goroutine to goroutine
-// with the reading itself, and done when the reading ends.
-func (p *Peer) readLoop() {
-	var hdr [wire.LengthSize]byte
+// until it lends the reading out and another goroutine takes it over, or until the reading
+// goes idle between calls (see readOwnResult). Frame buffers are recycled once dispatched,
+// unless a call keeps its buffer until its handler has decoded the arguments. The reading
+// counts as one of p.loops, handed from goroutine to goroutine with the reading itself,
+// and done when the reading ends.
+func (p *Peer) readLoop() { p.readFrom(nil) }
+
+// readFrom is readLoop starting with a frame already read, if first is not nil.
+func (p *Peer) readFrom(first *[]byte) {
 	for {
-		bp, err := p.readFrame(&hdr)
-		if err == nil {
-			p.live.lastRead.Store(time.Now().UnixNano())
-			var f wire.Frame
-			if f, err = wire.Parse(*bp, nil); err == nil {
-				var kept bool
-				var j *job
-				if kept, j, err = p.dispatch(&f, bp); !kept {
-					putBuf(bp)
-				}
-				if j != nil && !p.runInline(j) {
-					return // another goroutine reads now
-				}
-			} else {
-				putBuf(bp)
-			}
+		bp, err := first, error(nil)
+		if first = nil; bp == nil {
+			bp, err = p.readFrame()
 		}
 		if err != nil {
-			// Everything read has been dispatched: pending calls can fail at once.
-			ended := p.readState.CompareAndSwap(readActive, readEnded)
-			if ended {
-				close(p.readDone)
-			}
-			p.terminate(p.readError(err), false)
-			if ended {
-				p.loops.Done()
-			}
+			p.endReading(err)
+			return
+		}
+		kind, j, err := p.handle(bp)
+		if j != nil && !p.runInline(j) {
+			return // another goroutine reads now
+		}
+		if err != nil {
+			p.endReading(err)
+			return
+		}
+		if (kind == wire.KindReply || kind == wire.KindError) && p.mayIdle() {
+			p.idle()
 			return
 		}
 	}
 }
 
+// handle parses and dispatches one frame read whole. It returns the frame's kind, and the
+// job if the reader should run it itself (see runInline).
+func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
+	p.live.lastRead.Store(time.Now().UnixNano())
+	f, err := wire.Parse(*bp, nil)
+	if err != nil {
+		putBuf(bp)
+		return 0, nil, err
+	}
+	kept, j, err := p.dispatch(&f, bp)
+	if !kept {
+		putBuf(bp)
+	}
+	return f.Kind, j, err
+}
+
+// endReading ends the reading on a read or protocol error: everything read has been
+// dispatched, so pending calls can fail at once.
+func (p *Peer) endReading(err error) {
+	ended := p.readState.CompareAndSwap(readActive, readEnded)
+	if ended {
+		close(p.readDone)
+	}
+	p.terminate(p.readError(err), false)
+	if ended {
+		p.loops.Done()
+	}
+}
+
 // The states of a peer's reading.
 const (
-	readActive = iota // a goroutine is in readLoop
+	readActive = iota // a goroutine is in readLoop, or a caller reads its own result
 	readLent          // the reader is running a handler; nobody reads
+	readIdle          // no call of ours is waiting: nobody reads until one is made
 	readEnded         // the connection has ended; nobody will read
 )
 
@@ -359,11 +391,9 @@ const inlineWatch = 500 * time.Microsecond
 // still has the reading afterwards.
 func (p *Peer) runInline(j *job) bool {
 	m := j.method
-	p.inlineRuns.Add(1)
+	p.readTurns.Add(1)
 	p.readState.Store(readLent)
-	if !p.watching.Load() && p.watching.CompareAndSwap(false, true) {
-		p.rescue.Reset(inlineWatch)
-	}
+	p.watchReading()
 	p.run(j)
 	if p.readState.CompareAndSwap(readLent, readActive) {
 		return true
@@ -374,27 +404,36 @@ func (p *Peer) runInline(j *job) bool {
 	return false
 }
 
-// watchInline runs on the rescue timer while the reader runs handlers. It takes the
-// reading over from a handler that has run for a whole period, and stops watching after a
-// period without handlers run on the reader.
+// watchReading arms the watch over the reading if it is not running.
+func (p *Peer) watchReading() {
+	if !p.watching.Load() && p.watching.CompareAndSwap(false, true) {
+		p.rescue.Reset(inlineWatch)
+	}
+}
+
+// watchInline runs on the rescue timer while the reader runs handlers or the reading is
+// idle. It takes the reading over from a handler that has run for a whole period, starts
+// a reading goroutine when the reading has been idle for a whole period (frames the other
+// side sends unasked, such as calls or pings, wait no longer), and stops watching after a
+// period in which neither happened.
 func (p *Peer) watchInline() {
 	select {
 	case <-p.done:
 		return
 	default:
 	}
-	runs := p.inlineRuns.Load()
+	runs := p.readTurns.Load()
 	seen := p.watchSeen
 	p.watchSeen = runs
-	switch {
-	case p.readState.Load() == readLent:
+	switch state := p.readState.Load(); {
+	case state == readLent || state == readIdle:
 		if runs == seen {
-			p.takeOverReading() // the same handler as a period ago
+			p.takeOverReading() // the same handler as a period ago, or idle throughout
 		}
 	case runs == seen:
 		p.watching.Store(false)
 		// A handler may have started after the check above and found the watch running.
-		if p.readState.Load() != readLent || !p.watching.CompareAndSwap(false, true) {
+		if state := p.readState.Load(); (state != readLent && state != readIdle) || !p.watching.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -414,11 +453,19 @@ func (m *boundMethod) inline() bool {
 	return true
 }
 
-// takeOverReading starts a new reading goroutine if the reader is running a handler. It
-// runs from the rescue timer, and when a goroutine of this side starts a call or waits on
-// an incoming call's context, which might otherwise wait for a result or cancel frame that
-// nobody reads.
+// takeOverReading starts a new reading goroutine if the reader is running a handler or
+// nobody reads. It runs from the rescue timer, and when a goroutine of this side starts a
+// call or waits on an incoming call's context, which might otherwise wait for a result or
+// cancel frame that nobody reads.
 func (p *Peer) takeOverReading() {
+	p.takeLentReading()
+	if p.readState.Load() == readIdle && p.readState.CompareAndSwap(readIdle, readActive) {
+		go p.readLoop()
+	}
+}
+
+// takeLentReading starts a new reading goroutine if the reader is running a handler.
+func (p *Peer) takeLentReading() {
 	if p.readState.Load() == readLent && p.readState.CompareAndSwap(readLent, readActive) {
 		go p.readLoop()
 	}
@@ -539,6 +586,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 		}
 		return false, nil, nil
 	}
+	p.lastServed.Store(p.live.lastRead.Load())
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
 	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout)
@@ -860,6 +908,7 @@ func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 		p.log.Debug("tandem: result for no pending call", "id", f.ID, "kind", f.Kind)
 		return false
 	}
+	c.arrived = true
 	if f.Kind == wire.KindError {
 		e := &Error{Code: Code(f.Code), Message: string(f.Message), reason: reason(f.Reason), remote: true}
 		if len(f.Details) > 0 {

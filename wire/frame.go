@@ -220,7 +220,13 @@ func ReadLength(r io.Reader, hdr *[LengthSize]byte, max uint32) (int, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	return ParseLength(hdr[:], max)
+}
+
+// ParseLength decodes the length prefix at the start of b, which must hold at least
+// [LengthSize] bytes, and checks it against max and [MinFrameSize].
+func ParseLength(b []byte, max uint32) (int, error) {
+	n := binary.BigEndian.Uint32(b)
 	if n > max {
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
