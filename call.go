@@ -300,8 +300,12 @@ func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 	}
 	p.mu.Lock()
 	if err := p.refuseLocked(c.Method); err != nil {
+		ended := p.pending == nil && !p.remoteGoingAway
 		p.mu.Unlock()
 		p.releaseSlot()
+		if ended {
+			return 0, p.endedError(c.Method, err)
+		}
 		return 0, err
 	}
 	c.id = p.nextID.Add(2) - 2
@@ -326,6 +330,22 @@ func (p *Peer) start(ctx context.Context, c *Call) (time.Duration, error) {
 		// call with the connection's error, so report the call as started.
 	}
 	return timeout, nil
+}
+
+// endedError is why a call could not start on a connection that has ended: err, unless
+// the frames read before the end, which the reader may still be dispatching, held a
+// going-away from the other side. The call was never sent either way, but after a
+// going-away it fails with [ErrShuttingDown], as a call started a moment earlier would
+// have, which tells the caller to retry elsewhere.
+func (p *Peer) endedError(method string, err error) error {
+	<-p.readDone
+	p.mu.Lock()
+	goneAway := p.remoteGoingAway
+	p.mu.Unlock()
+	if goneAway {
+		return newErr(ErrShuttingDown, nil, "%s: the other side is shutting down", method)
+	}
+	return err
 }
 
 // acquireSlot waits until the other side's in-flight limit allows one more call of ours:

@@ -1,13 +1,16 @@
 package tandem_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/tandem-rpc/tandem"
+	"github.com/tandem-rpc/tandem/wire"
 )
 
 // Stuck's handler blocks on a channel, never looking at its context, like a handler stuck
@@ -113,5 +116,74 @@ func TestInlineHandlerSeesCancelAtOnce(t *testing.T) {
 			t.Fatalf("call: %v", err)
 		}
 		p.Close()
+	})
+}
+
+// TestPipelinedCallsBehindABlockedHandler sends a call whose handler blocks and, in the
+// same write, one behind it: the reader runs pipelined calls itself too, and the watch
+// must hand the reading on so that the second call is answered while the first blocks.
+func TestPipelinedCallsBehindABlockedHandler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+		must(t, err)
+		defer srv.Close()
+		stuck := &Stuck{release: make(chan struct{})}
+		must(t, srv.Register(stuck))
+		peer, b, br, _, _ := rawPipe(t, srv)
+		defer peer.Close()
+		for round := range 3 {
+			id := uint64(4*round + 1)
+			both := append(callFrame(id, "Stuck.Wait", []byte{0x90}), callFrame(id+2, "Stuck.Echo", []byte{0x91, 7})...)
+			start := time.Now()
+			_, err := b.Write(both)
+			must(t, err)
+			if f := readFrame(t, br); f.Kind != wire.KindReply || f.ID != id+2 || !bytes.Equal(f.Payload, []byte{0x91, 7}) {
+				t.Fatalf("round %d: a %v frame for %d, want the reply to %d", round, f.Kind, f.ID, id+2)
+			}
+			// Fake time: the second call waited for nothing but the watch's periods.
+			if took := time.Since(start); took > time.Millisecond {
+				t.Fatalf("round %d: the call behind the blocked one was answered after %v; want within 1ms", round, took)
+			}
+			stuck.release <- struct{}{}
+			if f := readFrame(t, br); f.Kind != wire.KindReply || f.ID != id {
+				t.Fatalf("round %d: a %v frame for %d, want the reply to %d", round, f.Kind, f.ID, id)
+			}
+		}
+	})
+}
+
+// Napper's handler takes its time without blocking on anything the watch looks at.
+type Napper struct{}
+
+func (Napper) Nap(us int) int { time.Sleep(time.Duration(us) * time.Microsecond); return us }
+
+// TestPipelinedCallsToASlowMethod pipelines calls to a handler that takes 200µs: too slow
+// to run on the reader ahead of the others, yet never caught by the watch, which looks
+// for one handler running through a whole 500µs period. After the first, the calls must
+// run on workers, at once, not one after another.
+func TestPipelinedCallsToASlowMethod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+		must(t, err)
+		defer srv.Close()
+		must(t, srv.Register(Napper{}))
+		peer, b, br, _, _ := rawPipe(t, srv)
+		defer peer.Close()
+		var burst []byte
+		for i := range 8 {
+			burst = append(burst, callFrame(uint64(2*i+1), "Napper.Nap", []byte{0x91, 0xcc, 200})...)
+		}
+		start := time.Now()
+		_, err = b.Write(burst)
+		must(t, err)
+		for range 8 {
+			if f := readFrame(t, br); f.Kind != wire.KindReply || !bytes.Equal(f.Payload, []byte{0x91, 0xcc, 200}) {
+				t.Fatalf("a %v frame %x, want a reply of 200", f.Kind, f.Payload)
+			}
+		}
+		// Fake time: one nap on the reader, then seven at once.
+		if took := time.Since(start); took != 400*time.Microsecond {
+			t.Fatalf("8 pipelined 200µs calls took %v; want 400µs", took)
+		}
 	})
 }

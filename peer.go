@@ -23,9 +23,9 @@ import (
 //
 // A Peer is safe for use by any number of goroutines: calls are multiplexed on the one
 // connection and matched to replies by id, in any order. One goroutine at a time reads
-// frames; senders coalesce their writes. A call that arrives alone may run on the reading
-// goroutine, which then hands the reading to another goroutine if the handler takes long,
-// calls out, or waits on its context. A blocking call made while no other result is awaited
+// frames; senders coalesce their writes. A small call may run on the reading goroutine,
+// which then hands the reading to another goroutine if the handler takes long, calls out,
+// or waits on its context. A blocking call made while no other result is awaited
 // may read its own result, for up to a millisecond, before it hands the reading on.
 type Peer struct {
 	srv       *Server
@@ -385,7 +385,9 @@ const (
 const inlineWatch = 500 * time.Microsecond
 
 // runInline runs j on the reading goroutine: no hand-off to a worker, no goroutine woken,
-// which is most of the cost of a small call when calls arrive one at a time. Reading stops
+// which is most of the cost of a small call. (With more input buffered, its reply goes
+// through the writer's goroutine, so that the replies to a burst of calls share a write.)
+// Reading stops
 // meanwhile, so the watch, a call the handler makes, or the handler waiting on its
 // context hands the reading to another goroutine. runInline reports whether this goroutine
 // still has the reading afterwards.
@@ -394,7 +396,13 @@ func (p *Peer) runInline(j *job) bool {
 	p.readTurns.Add(1)
 	p.readState.Store(readLent)
 	p.watchReading()
+	start := time.Now()
 	p.run(j)
+	if time.Since(start) > inlineSlow {
+		// Too slow to hold up the frames behind it, though it did not block long enough
+		// for the watch: this method's next calls go to workers.
+		m.notInline.Store(notInlineAfterRescue)
+	}
 	if p.readState.CompareAndSwap(readLent, readActive) {
 		return true
 	}
@@ -439,6 +447,10 @@ func (p *Peer) watchInline() {
 	}
 	p.rescue.Reset(inlineWatch)
 }
+
+// inlineSlow is the longest a handler may run on the reading goroutine without its method's
+// next calls being sent to workers: a hand-off costs about 10-30µs.
+const inlineSlow = 50 * time.Microsecond
 
 // notInlineAfterRescue is how many calls of a method go to workers after one of its
 // handlers kept the reading goroutine too long.
@@ -537,6 +549,7 @@ type job struct {
 	buf     *[]byte // the frame buffer payload points into, recycled when the job ends
 	args    argsDecoder
 	one     [1]any // the result as the codec's list
+	more    bool   // run on the reader with more input buffered: its reply need not go at once
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -600,9 +613,10 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
-		if p.br.Buffered() == 0 && len(f.Payload) <= chunkOver && m.inline() {
-			// Nothing else has arrived: the reader may as well run the call. Not a large
-			// one, whose decoding alone would hold up the frames behind it.
+		if len(f.Payload) <= chunkOver && m.inline() {
+			// The reader may as well run the call. Not a large one, whose decoding alone
+			// would hold up the frames behind it.
+			j.more = p.br.Buffered() > 0
 			return true, j, nil
 		}
 		select {
@@ -844,7 +858,7 @@ func (p *Peer) sendReply(j *job, res any) {
 	// With other handlers of this connection running, which will reply soon, the write is
 	// left to the writer's goroutine, which takes every reply that has arrived by the time
 	// it runs in one syscall.
-	p.w.commitFrame(out, start, wire.KindReply, j.id, p.busy())
+	p.w.commitFrame(out, start, wire.KindReply, j.id, j.more || p.busy())
 }
 
 func (p *Peer) sendError(id uint64, err error) {

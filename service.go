@@ -40,7 +40,11 @@ type Mode uint8
 
 // The modes.
 const (
-	// Concurrent runs each call on its own goroutine (the default).
+	// Concurrent runs calls concurrently (the default). A small call may run on the
+	// connection's reading goroutine, saving a hand-off; the reading then moves to another
+	// goroutine as soon as the handler makes a call or waits on its context, or when it is
+	// still running at the next of the reader's 500µs watches. So a call waits at most
+	// about a millisecond for a handler that arrived before it on the same connection.
 	Concurrent Mode = iota
 	// Serialized runs one call at a time, in arrival order: the object needs no locks.
 	Serialized
