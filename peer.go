@@ -396,11 +396,17 @@ func (p *Peer) runInline(j *job) bool {
 	p.readTurns.Add(1)
 	p.readState.Store(readLent)
 	p.watchReading()
-	start := time.Now()
+	var start time.Time
+	more := j.more
+	if more {
+		start = time.Now()
+	}
 	p.run(j)
-	if time.Since(start) > inlineSlow {
+	if more && time.Since(start) > inlineSlow {
 		// Too slow to hold up the frames behind it, though it did not block long enough
-		// for the watch: this method's next calls go to workers.
+		// for the watch: this method's next calls go to workers. (Only with frames
+		// behind it, whose reply is left to the writer's goroutine: a lone call's
+		// time includes writing its reply.)
 		m.notInline.Store(notInlineAfterRescue)
 	}
 	if p.readState.CompareAndSwap(readLent, readActive) {
