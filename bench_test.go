@@ -210,20 +210,25 @@ func TestAllocsPerCall(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, g := range maxAllocsPerCall {
-		t.Run(g.codec.Name()+"/"+g.method, func(t *testing.T) {
-			p := dialBenchPipe(t, benchServer(t), g.codec)
-			var sum int
-			call := func() {
-				if err := p.Call(ctx, g.method, &sum, 300, 400); err != nil {
-					t.Fatal(err)
+		for _, tr := range []struct {
+			name string
+			dial func(testing.TB, *tandem.Server, tandem.Codec) *tandem.Peer
+		}{{"pipe", dialBenchPipe}, {"tcp", dialBenchTCP}} {
+			t.Run(tr.name+"/"+g.codec.Name()+"/"+g.method, func(t *testing.T) {
+				p := tr.dial(t, benchServer(t), g.codec)
+				var sum int
+				call := func() {
+					if err := p.Call(ctx, g.method, &sum, 300, 400); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			call() // warm up the buffers and pools
-			got := testing.AllocsPerRun(1000, call)
-			t.Logf("%s over %s: %.0f allocations per call, both peers counted", g.method, g.codec.Name(), got)
-			if got > g.max {
-				t.Errorf("%s over %s allocates %.0f times per call, want at most %.0f", g.method, g.codec.Name(), got, g.max)
-			}
-		})
+				call() // warm up the buffers and pools
+				got := testing.AllocsPerRun(1000, call)
+				t.Logf("%s over %s: %.0f allocations per call, both peers counted", g.method, g.codec.Name(), got)
+				if got > g.max {
+					t.Errorf("%s over %s allocates %.0f times per call, want at most %.0f", g.method, g.codec.Name(), got, g.max)
+				}
+			})
+		}
 	}
 }

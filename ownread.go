@@ -49,20 +49,26 @@ func (p *Peer) mayIdle() bool {
 // leaves it idle again, or hands it on to a reading goroutine.
 func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	p.readTurns.Add(1)
-	dl := time.Now().Add(ownReadTurn)
+	// The deadline a turn sets stays in place for the next callers' turns while at least
+	// half a turn of it remains: most calls move no timer (and on a net.Pipe, whose
+	// deadlines allocate, allocate nothing).
+	now := time.Now()
+	dl := now.Add(ownReadTurn)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
-	if err := p.conn.SetReadDeadline(dl); err != nil {
-		go p.readLoop()
-		return
+	if dl.Before(p.turnEnd) || p.turnEnd.Before(now.Add(ownReadTurn/2)) {
+		if err := p.conn.SetReadDeadline(dl); err != nil {
+			p.handOn(nil)
+			return
+		}
+		p.turnEnd = dl
 	}
 	for !c.arrived {
 		bp, err := p.readFrame()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				_ = p.conn.SetReadDeadline(time.Time{})
-				go p.readLoop() // on from where this read stopped
+				p.handOn(nil) // on from where this read stopped
 				return
 			}
 			p.endReading(err)
@@ -70,8 +76,7 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 		}
 		if k := wire.Kind((*bp)[0]); k == wire.KindCall || k == wire.KindNotify {
 			// Calls to this side are for a reading goroutine, which may run them itself.
-			_ = p.conn.SetReadDeadline(time.Time{})
-			go p.readFrom(bp)
+			p.handOn(bp)
 			return
 		}
 		if _, _, err := p.handle(bp); err != nil {
@@ -79,13 +84,23 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 			return
 		}
 	}
-	// Clearing fails only on a closed connection, which the next read finds anyway.
-	_ = p.conn.SetReadDeadline(time.Time{})
 	if p.mayIdle() {
 		p.idle()
 		return
 	}
-	go p.readLoop()
+	p.handOn(nil)
+}
+
+// handOn hands the reading to a new goroutine, first clearing the deadline callers' turns
+// left, and dispatching first, if not nil, a frame already read. The goroutine that holds
+// the reading calls it.
+func (p *Peer) handOn(first *[]byte) {
+	if !p.turnEnd.IsZero() {
+		// Clearing fails only on a closed connection, which the next read finds anyway.
+		_ = p.conn.SetReadDeadline(time.Time{})
+		p.turnEnd = time.Time{}
+	}
+	go p.readFrom(first)
 }
 
 // idle leaves the reading idle; the goroutine that holds it calls it. If the connection

@@ -58,6 +58,7 @@ type Peer struct {
 	asm        assembly      // the frame being rebuilt from chunks; the reader's only
 	rd         partialFrame  // how far the reading has got through the next frame
 	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
+	turnEnd    time.Time     // the read deadline callers' turns left in place; zero if none
 	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
 
 	mu              sync.Mutex
@@ -478,7 +479,7 @@ func (m *boundMethod) inline() bool {
 func (p *Peer) takeOverReading() {
 	p.takeLentReading()
 	if p.readState.Load() == readIdle && p.readState.CompareAndSwap(readIdle, readActive) {
-		go p.readLoop()
+		p.handOn(nil)
 	}
 }
 
