@@ -197,15 +197,23 @@ func TestDuplicateCallID(t *testing.T) {
 // readFrame reads one frame from a raw connection.
 func readFrame(t *testing.T, br *bufio.Reader) wire.Frame {
 	t.Helper()
-	var hdr [wire.LengthSize]byte
-	n, err := wire.ReadLength(br, &hdr, wire.DefaultMaxFrameSize)
-	must(t, err)
-	buf := make([]byte, n)
-	_, err = io.ReadFull(br, buf)
-	must(t, err)
-	f, err := wire.Parse(buf, nil)
+	f, err := tryReadFrame(br)
 	must(t, err)
 	return f
+}
+
+// tryReadFrame reads and parses the next frame, for goroutines other than the test's.
+func tryReadFrame(br *bufio.Reader) (wire.Frame, error) {
+	var hdr [wire.LengthSize]byte
+	n, err := wire.ReadLength(br, &hdr, wire.DefaultMaxFrameSize)
+	if err != nil {
+		return wire.Frame{}, err
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return wire.Frame{}, err
+	}
+	return wire.Parse(buf, nil)
 }
 
 func TestDecoderBombsGetErrorReplies(t *testing.T) {

@@ -38,9 +38,22 @@ type assembly struct {
 	buf     *[]byte // the frame after its length prefix, from getBuf
 	have    int     // bytes of it received
 	allowed int     // chunk body bytes the other side may still send
-	unacked int     // chunk body bytes read and not yet allowed again
-	opened  bool    // the window has been opened from the protocol's initial one to ours
+
+	// lastBetween is when (UnixNano) a call, notification, result or cancel last arrived
+	// while a frame was being rebuilt: small frames travel with the chunks.
+	lastBetween int64
 }
+
+// While small frames travel between the chunks of a large one, and for betweenLately
+// after, the receive window is betweenWindow (or the configured one, if smaller): a small
+// frame then waits behind that much chunk data at most. The large frame slows down
+// meanwhile. Measured on loopback (bench/README.md): small-call p99 during a 4 MiB echo
+// 1.1-1.3ms with the 512 KiB window, 540-690µs with 64 KiB, 405-515µs with 32 KiB; the
+// echo's own rate meanwhile 285-400, 113-122 and 71-79 MB/s.
+const (
+	betweenWindow = 32 << 10
+	betweenLately = 50 * time.Millisecond
+)
 
 // partialFrame is how far the reading has got through the frame it is reading. It lives
 // in the peer, not on a goroutine's stack, so that a read stopped by a deadline (a caller
@@ -132,7 +145,6 @@ func (p *Peer) startChunk(body int) error {
 		return fmt.Errorf("%w: first chunk of %d bytes does not hold the frame's length", wire.ErrMalformed, body)
 	}
 	a.allowed -= body
-	a.unacked += body
 	p.rd.chunk, p.rd.left = true, body
 	return nil
 }
@@ -162,19 +174,17 @@ func (p *Peer) readChunk() (*[]byte, error) {
 	}
 	more := r.flags&wire.FlagMore != 0
 	*r = partialFrame{}
-	grant := 0
-	if !a.opened {
-		// The first chunk: open the protocol's initial window to ours. (Not before: a
-		// peer that never sends chunks never sees a window frame.)
-		a.opened = true
-		grant = p.cfg.receiveWindow - wire.ChunkWindow
+	// Keep the sender's credit topped up to the window: once a quarter of it has been
+	// used, grant it back. The first grant opens the protocol's initial window to ours
+	// (not before the first chunk: a peer that never sends chunks never sees a window
+	// frame). While calls or results come between the chunks, the window is betweenWindow:
+	// the chunk bytes in flight in front of them, and so their delay, stay small.
+	window := p.cfg.receiveWindow
+	if p.live.lastRead.Load()-a.lastBetween < int64(betweenLately) {
+		window = min(window, betweenWindow)
 	}
-	if a.unacked >= p.cfg.receiveWindow/4 {
-		// The bytes are in the frame's buffer: let the sender send as many more.
-		grant += a.unacked
-		a.unacked = 0
-	}
-	if grant > 0 {
+	if a.allowed <= window-window/4 {
+		grant := window - a.allowed
 		if dst, err := p.w.beginAsync(); err == nil {
 			p.w.commitAsync(wire.AppendWindow(dst, uint32(grant)))
 		}

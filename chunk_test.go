@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -37,25 +38,38 @@ func chunk(flags uint8, data []byte) []byte {
 // window frames.
 func readWholeFrame(t *testing.T, br *bufio.Reader) wire.Frame {
 	t.Helper()
-	var rebuilt []byte
+	var a chunkAssembler
 	for {
 		f := readFrame(t, br)
 		if f.Kind == wire.KindWindow {
 			continue
 		}
-		if f.Kind != wire.KindChunk {
-			if rebuilt != nil {
-				t.Fatalf("a %v frame between the chunks of one frame", f.Kind)
-			}
-			return f
-		}
-		rebuilt = append(rebuilt, f.Payload...)
-		if f.Flags&wire.FlagMore == 0 {
-			f, err := wire.Parse(rebuilt[wire.LengthSize:], nil)
-			must(t, err)
-			return f
+		if whole, ok := a.add(t, f); ok {
+			return whole
 		}
 	}
+}
+
+// chunkAssembler rebuilds a frame from its chunks, as a raw peer reads them.
+type chunkAssembler struct{ rebuilt []byte }
+
+// add takes the next frame read, and returns the whole frame once there is one.
+func (a *chunkAssembler) add(t *testing.T, f wire.Frame) (wire.Frame, bool) {
+	t.Helper()
+	if f.Kind != wire.KindChunk {
+		if a.rebuilt != nil {
+			t.Fatalf("a %v frame between the chunks of one frame", f.Kind)
+		}
+		return f, true
+	}
+	a.rebuilt = append(a.rebuilt, f.Payload...)
+	if f.Flags&wire.FlagMore != 0 {
+		return wire.Frame{}, false
+	}
+	whole, err := wire.Parse(a.rebuilt[wire.LengthSize:], nil)
+	must(t, err)
+	a.rebuilt = nil
+	return whole, true
 }
 
 // rawCalcPipe serves a Calc, logging nothing, on one end of a pipe, and returns the
@@ -290,4 +304,88 @@ func TestNotificationsKeepTheirOrderAcrossChunks(t *testing.T) {
 			t.Fatalf("notifications arrived in the order %v", order.got)
 		}
 	}
+}
+
+// TestWindowNarrowsWhileSmallFramesComeBetween sends two large calls in 16 KiB chunks,
+// keeping to the credit the server grants: the first alone, the second with a small call
+// between every two chunks. Alone, the server opens its window to 512 KiB; with small
+// calls between, it keeps the credit it hands out to 32 KiB, so that they wait behind
+// little chunk data.
+func TestWindowNarrowsWhileSmallFramesComeBetween(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, _, b, br := rawCalcPipe(t)
+		defer srv.Close()
+		var credit atomic.Int64
+		credit.Store(wire.ChunkWindow)
+		replies := make(chan wire.Frame, 16)
+		go func() {
+			for {
+				f, err := tryReadFrame(br)
+				if err != nil {
+					close(replies)
+					return
+				}
+				if f.Kind == wire.KindWindow {
+					credit.Add(int64(f.Credit))
+					continue
+				}
+				replies <- f
+			}
+		}()
+		_, err := b.Write(wire.AppendWindow(nil, 8<<20)) // room for the echoes' chunks
+		must(t, err)
+		const piece = 16 << 10
+		send := func(id uint64, between bool) (most int64) {
+			frame := callFrame(id, "Calc.Echo", echoPayload(bytes.Repeat([]byte{byte(id)}, 1<<20)))
+			for sent, n := 0, 0; sent < len(frame); n++ {
+				synctest.Wait() // the server has read what was sent, and granted
+				if c := credit.Load(); n > 40 {
+					most = max(most, c) // once the credit left from before is spent
+				}
+				if credit.Load() < piece {
+					t.Fatalf("call %d: %d bytes of credit after %d chunks: stalled", id, credit.Load(), n)
+				}
+				end := min(sent+piece, len(frame))
+				flags := uint8(0)
+				if end < len(frame) {
+					flags = wire.FlagMore
+				}
+				_, err := b.Write(chunk(flags, frame[sent:end]))
+				must(t, err)
+				credit.Add(-int64(end - sent))
+				sent = end
+				if between && n%2 == 1 {
+					_, err := b.Write(callFrame(id+2*uint64(n)+2, "Calc.Add", []byte{0x92, 1, 2}))
+					must(t, err)
+					if f := <-replies; f.Kind != wire.KindReply || !bytes.Equal(f.Payload, []byte{0x91, 3}) {
+						t.Fatalf("small call: %v %x", f.Kind, f.Payload)
+					}
+				}
+			}
+			if f := readEcho(t, replies); f.ID != id {
+				t.Fatalf("reply to %d, want %d", f.ID, id)
+			}
+			return most
+		}
+		if most := send(1, false); most < 400<<10 {
+			t.Errorf("alone: at most %d bytes of credit; want the window opened to 512 KiB", most)
+		}
+		if most := send(3, true); most > 32<<10 {
+			t.Errorf("with small calls between: up to %d bytes of credit; want at most 32 KiB", most)
+		}
+		b.Close()
+	})
+}
+
+// readEcho returns the next reply from replies, rebuilding it if it came in chunks.
+func readEcho(t *testing.T, replies <-chan wire.Frame) wire.Frame {
+	t.Helper()
+	var a chunkAssembler
+	for f := range replies {
+		if whole, ok := a.add(t, f); ok {
+			return whole
+		}
+	}
+	t.Fatal("connection closed before the echo")
+	return wire.Frame{}
 }

@@ -344,7 +344,14 @@ func (p *Peer) readFrom(first *[]byte) {
 // handle parses and dispatches one frame read whole. It returns the frame's kind, and the
 // job if the reader should run it itself (see runInline).
 func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
-	p.live.lastRead.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	p.live.lastRead.Store(now)
+	if p.asm.buf != nil {
+		switch wire.Kind((*bp)[0]) {
+		case wire.KindCall, wire.KindNotify, wire.KindReply, wire.KindError, wire.KindCancel:
+			p.asm.lastBetween = now
+		}
+	}
 	f, err := wire.Parse(*bp, nil)
 	if err != nil {
 		putBuf(bp)
