@@ -410,12 +410,20 @@ func (p *Peer) runInline(j *job) bool {
 		start = time.Now()
 	}
 	p.run(j)
-	if more && time.Since(start) > inlineSlow {
-		// Too slow to hold up the frames behind it, though it did not block long enough
-		// for the watch: this method's next calls go to workers. (Only with frames
-		// behind it, whose reply is left to the writer's goroutine: a lone call's
-		// time includes writing its reply.)
-		m.notInline.Store(notInlineAfterRescue)
+	if more {
+		// A method too slow to hold up the frames behind its calls, though its handlers
+		// do not block long enough for the watch, has its next calls go to workers. Two
+		// slow runs in a row, as one may just have lost its processor for a while. (Only
+		// runs with frames behind them are timed, whose replies are left to the writer's
+		// goroutine: a lone call's time includes writing its reply.)
+		if time.Since(start) <= inlineSlow {
+			if m.slowInline.Load() != 0 {
+				m.slowInline.Store(0)
+			}
+		} else if m.slowInline.Add(1) >= slowInlineRuns {
+			m.slowInline.Store(0)
+			m.notInline.Store(notInlineAfterRescue)
+		}
 	}
 	if p.readState.CompareAndSwap(readLent, readActive) {
 		return true
@@ -465,6 +473,9 @@ func (p *Peer) watchInline() {
 // inlineSlow is the longest a handler may run on the reading goroutine without its method's
 // next calls being sent to workers: a hand-off costs about 10-30µs.
 const inlineSlow = 50 * time.Microsecond
+
+// slowInlineRuns is how many runs in a row over inlineSlow send a method's calls to workers.
+const slowInlineRuns = 2
 
 // notInlineAfterRescue is how many calls of a method go to workers after one of its
 // handlers kept the reading goroutine too long.

@@ -118,8 +118,12 @@ type boundMethod struct {
 	full string // "Service.Method"
 
 	// notInline counts down the calls to hand to workers rather than run on the reading
-	// goroutine, after one run there needed the reading taken over (see Peer.runInline).
+	// goroutine, after one run there needed the reading taken over, or runs there were
+	// slow (see Peer.runInline).
 	notInline atomic.Int32
+	// slowInline counts this method's runs in a row on a reading goroutine that took over
+	// inlineSlow (see runInline).
+	slowInline atomic.Int32
 }
 
 func (s *Server) register(name string, methods []Method, opts []ServiceOption) error {
