@@ -27,6 +27,9 @@ import (
 // which then hands the reading to another goroutine if the handler takes long, calls out,
 // or waits on its context. A blocking call made while no other result is awaited
 // may read its own result, for up to a millisecond, before it hands the reading on.
+// Between such calls, on a peer that has served no call for 100ms, nobody reads: a frame
+// the other side sends unasked (a call, a notification, a ping) is read within a
+// millisecond, by the next call or by a goroutine the peer's watch starts.
 type Peer struct {
 	srv       *Server
 	cfg       *config
