@@ -34,6 +34,7 @@ func p50(s sample) float64     { return float64(s.P50) }
 func p99(s sample) float64     { return float64(s.P99) }
 func nallocs(s sample) float64 { return s.Allocs }
 func nbytes(s sample) float64  { return s.Bytes }
+func bulk(s sample) float64    { return s.Bulk }
 
 func (r *results) has(wname string) bool { return slices.Contains(r.Workloads, wname) }
 
@@ -83,6 +84,13 @@ var columns = []column{
 			s += fmt.Sprintf(" (%.1f×)", v/idle)
 		}
 		return s
+	}},
+	{"hol", "hol echo MB/s", func(r *results, c string) string {
+		v, ok := r.median("hol", c, bulk)
+		if !ok {
+			return "–"
+		}
+		return fmtRate(v)
 	}},
 	{"allocs", "allocs/call", func(r *results, c string) string {
 		v, ok := r.median("allocs", c, nallocs)

@@ -21,6 +21,9 @@ type sample struct {
 	// Allocs and Bytes are per call, in the client process (the allocs workload only).
 	Allocs float64 `json:"allocs,omitempty"`
 	Bytes  float64 `json:"bytes,omitempty"`
+	// Bulk is the 4 MiB echo's own MB/s while the small calls ran (the hol workload only):
+	// what the large transfer gives up for the small calls' promptness.
+	Bulk float64 `json:"bulk_mbps,omitempty"`
 }
 
 // workload is one way of loading a contender.
@@ -226,7 +229,7 @@ func headOfLine(ctx context.Context, c contender, addr string, o *options) (samp
 		return sample{}, err
 	}
 	defer closeAll()
-	big := echoCall(payload(4 << 20))
+	big := echoCall(payload(bigEcho))
 	f := func(ctx context.Context, c client, worker, n int) error {
 		if worker == 0 {
 			return big(ctx, c, worker, n)
@@ -240,8 +243,13 @@ func headOfLine(ctx context.Context, c contender, addr string, o *options) (samp
 	if err != nil {
 		return sample{}, err
 	}
-	return r.sample(func(w int) bool { return w == 1 }), nil
+	s := r.sample(func(w int) bool { return w == 1 })
+	s.Bulk = float64(len(r.lats[0])) * float64(bigEcho) / 1e6 / r.elapsed.Seconds()
+	return s, nil
 }
+
+// bigEcho is the payload of the hol workload's large echo.
+const bigEcho = 4 << 20
 
 // allocs counts the client process's allocations over sequential small calls.
 func allocs(ctx context.Context, c contender, addr string, o *options) (sample, error) {
