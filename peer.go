@@ -52,7 +52,7 @@ type Peer struct {
 	// handler itself, lending out the reading (see runInline); reading then stops until
 	// it returns or another goroutine takes the reading over.
 	br         *bufio.Reader
-	readState  atomic.Int32  // readActive, readLent or readEnded
+	readState  atomic.Int32  // readActive, readLent, readIdle or readEnded
 	rescue     *time.Timer   // runs watchInline
 	watching   atomic.Bool   // rescue is armed
 	readTurns  atomic.Uint64 // handlers run on the reader and results read by their callers
