@@ -63,6 +63,7 @@ type Peer struct {
 	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
 	turnEnd    time.Time     // the read deadline callers' turns left in place; zero if none
 	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
+	frameRead  time.Time     // when the frame being dispatched was read; the reader's only
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -347,7 +348,8 @@ func (p *Peer) readFrom(first *[]byte) {
 // handle parses and dispatches one frame read whole. It returns the frame's kind, and the
 // job if the reader should run it itself (see runInline).
 func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
-	now := time.Now().UnixNano()
+	p.frameRead = time.Now()
+	now := p.frameRead.UnixNano()
 	p.live.lastRead.Store(now)
 	if p.asm.buf != nil {
 		switch wire.Kind((*bp)[0]) {
@@ -398,20 +400,17 @@ const inlineWatch = 500 * time.Microsecond
 // runInline runs j on the reading goroutine: no hand-off to a worker, no goroutine woken,
 // which is most of the cost of a small call. (With more input buffered, its reply goes
 // through the writer's goroutine, so that the replies to a burst of calls share a write.)
-// Reading stops
-// meanwhile, so the watch, a call the handler makes, or the handler waiting on its
-// context hands the reading to another goroutine. runInline reports whether this goroutine
+// Reading stops meanwhile, so the watch, a call the handler makes, or the handler waiting
+// on its context hands the reading to another goroutine. runInline reports whether this goroutine
 // still has the reading afterwards.
 func (p *Peer) runInline(j *job) bool {
 	m := j.method
+	// The frame was read just now: the job was accepted from it. (Read before the reading
+	// is lent: from then on another goroutine may take it over.)
+	more, start := j.more, p.frameRead
 	p.readTurns.Add(1)
 	p.readState.Store(readLent)
 	p.watchReading()
-	var start time.Time
-	more := j.more
-	if more {
-		start = time.Now()
-	}
 	p.run(j)
 	if more {
 		// A method too slow to hold up the frames behind its calls, though its handlers
@@ -576,8 +575,10 @@ type job struct {
 	payload []byte
 	buf     *[]byte // the frame buffer payload points into, recycled when the job ends
 	args    argsDecoder
-	one     [1]any // the result as the codec's list
-	more    bool   // run on the reader with more input buffered: its reply need not go at once
+	one     [1]any    // the result as the codec's list
+	more    bool      // run on the reader with more input buffered: its reply need not go at once
+	inline  bool      // run on the reader as soon as accepted
+	read    time.Time // when its frame was read, for an inline job
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -630,7 +631,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	p.lastServed.Store(p.live.lastRead.Load())
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
-	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout)
+	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout, p.frameRead)
 	p.active++
 	if notify {
 		p.notifying[j.ctx] = struct{}{}
@@ -645,6 +646,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 			// The reader may as well run the call. Not a large one, whose decoding alone
 			// would hold up the frames behind it.
 			j.more = p.br.Buffered() > 0
+			j.inline, j.read = true, p.frameRead
 			return true, j, nil
 		}
 		select {
@@ -750,7 +752,7 @@ func (p *Peer) worker(j *job) {
 // run executes a job on the calling goroutine and sends its result.
 func (p *Peer) run(j *job) {
 	defer p.finishJob(j)
-	if j.ctx.Err() != nil {
+	if p.startErr(j) != nil {
 		if !j.notify {
 			err := contextError(j.ctx, j.method.full)
 			p.unserve(j)
@@ -774,6 +776,15 @@ func (p *Peer) run(j *job) {
 		return
 	}
 	p.sendReply(j, res)
+}
+
+// startErr is the job's context's error as it starts: as of when its frame was read for a
+// job the reader runs at once (no clock read), as of now for one that waited.
+func (p *Peer) startErr(j *job) error {
+	if j.inline {
+		return j.ctx.errAt(j.read)
+	}
+	return j.ctx.Err()
 }
 
 // unserve ends a finished call's context and forgets its id before its result is sent, so
