@@ -48,8 +48,8 @@ type assembly struct {
 // after, the receive window is betweenWindow (or the configured one, if smaller): a small
 // frame then waits behind that much chunk data at most. The large frame slows down
 // meanwhile. Measured on loopback (bench/README.md): small-call p99 during a 4 MiB echo
-// 1.1-1.3ms with the 512 KiB window, 540-690µs with 64 KiB, 405-515µs with 32 KiB; the
-// echo's own rate meanwhile 285-400, 113-122 and 71-79 MB/s.
+// 1.0-1.4ms with the 512 KiB window, 536-848µs with 64 KiB, 405-514µs with 32 KiB; the
+// echo's own rate meanwhile 285-402, 113-122 and 71-79 MB/s.
 const (
 	betweenWindow = 32 << 10
 	betweenLately = 50 * time.Millisecond
