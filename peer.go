@@ -577,8 +577,7 @@ type job struct {
 	args    argsDecoder
 	one     [1]any    // the result as the codec's list
 	more    bool      // run on the reader with more input buffered: its reply need not go at once
-	inline  bool      // run on the reader as soon as accepted
-	read    time.Time // when its frame was read, for an inline job
+	read    time.Time // when its frame was read, for a job the reader runs; zero otherwise
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -646,7 +645,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 			// The reader may as well run the call. Not a large one, whose decoding alone
 			// would hold up the frames behind it.
 			j.more = p.br.Buffered() > 0
-			j.inline, j.read = true, p.frameRead
+			j.read = p.frameRead
 			return true, j, nil
 		}
 		select {
@@ -752,7 +751,9 @@ func (p *Peer) worker(j *job) {
 // run executes a job on the calling goroutine and sends its result.
 func (p *Peer) run(j *job) {
 	defer p.finishJob(j)
-	if p.startErr(j) != nil {
+	// A job the reader runs at once is checked as of when its frame was read, which costs
+	// no clock read; one that waited (read is zero) as of now.
+	if j.ctx.errAt(j.read) != nil {
 		if !j.notify {
 			err := contextError(j.ctx, j.method.full)
 			p.unserve(j)
@@ -776,15 +777,6 @@ func (p *Peer) run(j *job) {
 		return
 	}
 	p.sendReply(j, res)
-}
-
-// startErr is the job's context's error as it starts: as of when its frame was read for a
-// job the reader runs at once (no clock read), as of now for one that waited.
-func (p *Peer) startErr(j *job) error {
-	if j.inline {
-		return j.ctx.errAt(j.read)
-	}
-	return j.ctx.Err()
 }
 
 // unserve ends a finished call's context and forgets its id before its result is sent, so
