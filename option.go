@@ -131,7 +131,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithDefaultTimeout sets the timeout applied to outgoing calls whose context has no
-// deadline. Default: [DefaultTimeout] (30s); a negative value disables it.
+// deadline. Default: [DefaultTimeout] (30s); a negative value disables it. The other side's
+// handler sees it as the call's deadline; here such a call fails with
+// [CodeDeadlineExceeded] once d has passed, at most d/8 later: one periodic sweep enforces
+// it for every call, rather than a timer each.
 func WithDefaultTimeout(d time.Duration) Option {
 	return optionFunc(func(cfg *config) error {
 		if d == 0 {

@@ -43,8 +43,9 @@ type Peer struct {
 
 	nextID atomic.Uint64
 	live   liveness
-	calls  sync.Pool // recycled records of blocking calls; per peer, as their channel and
-	// timer belong to the peer's goroutines (and, under testing/synctest, to its bubble)
+	calls  sync.Pool // recycled records of blocking calls; per peer, as their channel
+	// belongs to the peer's goroutines (and, under testing/synctest, to its bubble)
+	sweep       *time.Timer  // runs sweepTimeouts
 	work        chan *job    // hands a job to a parked worker goroutine
 	idleWorkers atomic.Int32 // workers parked on work
 
@@ -67,6 +68,8 @@ type Peer struct {
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
+	sweeps          uint64                // default-timeout sweeps so far (sweepTimeouts)
+	sweeping        bool                  // the sweep timer is armed
 	serving         map[uint64]*callCtx   // incoming calls in progress, by id
 	notifying       map[*callCtx]struct{} // incoming notifications in progress
 	active          int                   // incoming calls and notifications not yet finished
@@ -142,6 +145,8 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	p.idleReads = conn.SetReadDeadline(time.Time{}) == nil
 	p.rescue = time.AfterFunc(time.Hour, p.watchInline)
 	p.rescue.Stop()
+	p.sweep = time.AfterFunc(time.Hour, p.sweepTimeouts)
+	p.sweep.Stop()
 	p.startLiveness()
 	p.loops.Add(2)
 	go func() {
@@ -257,6 +262,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		// replies are never sent.
 		p.stopLiveness()
 		p.rescue.Stop()
+		p.sweep.Stop()
 		p.w.stop(why, flush)
 		if flush {
 			_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.handshakeTimeout))
