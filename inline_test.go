@@ -1,10 +1,12 @@
 package tandem_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -187,4 +189,104 @@ func TestPipelinedCallsToASlowMethod(t *testing.T) {
 			t.Fatalf("8 pipelined 200µs calls took %v; want 600µs", took)
 		}
 	})
+}
+
+// Holder has two methods that block until released, so that each part of a test can block
+// a handler of a method the watch has not yet sent to workers.
+type Holder struct{ release chan struct{} }
+
+func (h *Holder) First()         { <-h.release }
+func (h *Holder) Second()        { <-h.release }
+func (h *Holder) Echo(n int) int { return n }
+
+// TestWatchPeriod checks how soon the watch takes the reading from a blocked handler, in
+// fake time: within 8ms after a run of calls that came one at a time, while the watch
+// checks every 4ms, but not within 2ms; within 1ms after a run of calls pipelined behind
+// each other, for which the watch keeps its 500µs period.
+func TestWatchPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+		must(t, err)
+		defer srv.Close()
+		h := &Holder{release: make(chan struct{})}
+		must(t, srv.Register(h))
+		_, b, br, _, _ := rawPipe(t, srv)
+		defer b.Close()
+		replies := rawFrames(b, br)
+		id := uint64(1)
+		call := func(method string, payload ...byte) []byte {
+			id += 2
+			return callFrame(id, method, payload)
+		}
+		send := func(frames ...[]byte) {
+			_, err := b.Write(bytes.Join(frames, nil))
+			must(t, err)
+		}
+		reply := func() {
+			t.Helper()
+			if f := <-replies; f.Kind != wire.KindReply {
+				t.Fatalf("got a %v frame, want a reply", f.Kind)
+			}
+		}
+		// blocked has method's handler block on the reader, then sends a call and
+		// returns how long its reply took.
+		blocked := func(method string) time.Duration {
+			t.Helper()
+			go send(call(method, 0x90))
+			synctest.Wait()
+			start := time.Now()
+			go send(call("Holder.Echo", 0x91, 7))
+			reply()
+			took := time.Since(start)
+			h.release <- struct{}{}
+			reply()
+			return took
+		}
+
+		for range 100 {
+			send(call("Holder.Echo", 0x91, 1))
+			reply()
+			time.Sleep(200 * time.Microsecond)
+		}
+		if took := blocked("Holder.First"); took <= 2*time.Millisecond || took > 8*time.Millisecond {
+			t.Errorf("after calls one at a time, a call behind a blocked handler took %v; want over 2ms (the watch slowed down) and at most 8ms", took)
+		}
+
+		time.Sleep(20 * time.Millisecond) // the watch stops
+		for range 60 {
+			send(call("Holder.Echo", 0x91, 1), call("Holder.Echo", 0x91, 2), call("Holder.Echo", 0x91, 3))
+			reply()
+			reply()
+			reply()
+			time.Sleep(300 * time.Microsecond)
+		}
+		if took := blocked("Holder.Second"); took > time.Millisecond {
+			t.Errorf("after pipelined calls, a call behind a blocked handler took %v; want at most 1ms", took)
+		}
+	})
+}
+
+// rawFrames reads, for a raw peer, the frames the tandem peer on the other end of b sends:
+// it answers pings and passes every other frame on. The channel closes when reading fails.
+func rawFrames(b net.Conn, br *bufio.Reader) <-chan wire.Frame {
+	frames := make(chan wire.Frame, 64)
+	go func() {
+		defer close(frames)
+		for {
+			f, err := tryReadFrame(br)
+			if err != nil {
+				return
+			}
+			if f.Kind == wire.KindPing {
+				var data [wire.PingDataSize]byte
+				copy(data[:], f.Payload)
+				if _, err := b.Write(wire.AppendPing(nil, wire.KindPong, data)); err != nil {
+					return
+				}
+				continue
+			}
+			frames <- f
+		}
+	}()
+	return frames
 }

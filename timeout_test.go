@@ -28,37 +28,13 @@ func TestDefaultTimeoutSweep(t *testing.T) {
 		p, br, _ := rawHandshake(t, srv, a, b)
 		defer p.Close()
 
-		// The raw side: record every frame the tandem peer sends, by kind and id, with when it came.
-		type seen struct {
-			kind wire.Kind
-			id   uint64
-			at   time.Time
-		}
 		defer b.Close()
-		frames := make(chan seen, 64)
-		go func() {
-			defer close(frames)
-			for {
-				f, err := tryReadFrame(br)
-				if err != nil {
-					return
-				}
-				if f.Kind == wire.KindPing { // keepalive over the test's second of quiet
-					var data [wire.PingDataSize]byte
-					copy(data[:], f.Payload)
-					if _, err := b.Write(wire.AppendPing(nil, wire.KindPong, data)); err != nil {
-						return
-					}
-					continue
-				}
-				frames <- seen{f.Kind, f.ID, time.Now()}
-			}
-		}()
-		next := func(kind wire.Kind) seen {
+		frames := rawFrames(b, br)
+		next := func(kind wire.Kind) wire.Frame {
 			t.Helper()
 			f, ok := <-frames
-			if !ok || f.kind != kind {
-				t.Fatalf("got frame %+v (open %v), want a %v", f, ok, kind)
+			if !ok || f.Kind != kind {
+				t.Fatalf("got a %v frame (open %v), want a %v", f.Kind, ok, kind)
 			}
 			return f
 		}
@@ -85,7 +61,7 @@ func TestDefaultTimeoutSweep(t *testing.T) {
 		var one int
 		answered := p.Go(context.Background(), "Raw.One", &one)
 		f := next(wire.KindCall)
-		_, err = b.Write(replyFrame(f.id, []byte{0x91, 1}))
+		_, err = b.Write(replyFrame(f.ID, []byte{0x91, 1}))
 		must(t, err)
 		must(t, answered.Wait())
 
@@ -101,8 +77,8 @@ func TestDefaultTimeoutSweep(t *testing.T) {
 			sent time.Time
 			wait func() result
 		}{
-			{"blocking call", blockingCall.id, start, func() result { return <-blocking }},
-			{"async call", asyncCall.id, start.Add(39 * time.Millisecond), func() result { err := async.Wait(); return result{err, time.Now()} }},
+			{"blocking call", blockingCall.ID, start, func() result { return <-blocking }},
+			{"async call", asyncCall.ID, start.Add(39 * time.Millisecond), func() result { err := async.Wait(); return result{err, time.Now()} }},
 		} {
 			r := c.wait()
 			var te *tandem.Error
@@ -112,14 +88,14 @@ func TestDefaultTimeoutSweep(t *testing.T) {
 			if took := r.at.Sub(c.sent); took < d || took > d+d/8 {
 				t.Errorf("%s failed after %v, want between %v and %v", c.name, took, d, d+d/8)
 			}
-			if f := next(wire.KindCancel); f.id != c.id {
-				t.Errorf("%s: cancel for call %d, want %d", c.name, f.id, c.id)
+			if f := next(wire.KindCancel); f.ID != c.id {
+				t.Errorf("%s: cancel for call %d, want %d", c.name, f.ID, c.id)
 			}
 		}
 		if own.Err() != nil {
 			t.Fatalf("call with its own deadline ended early: %v", own.Err())
 		}
-		_, err = b.Write(replyFrame(ownCall.id, []byte{0x90}))
+		_, err = b.Write(replyFrame(ownCall.ID, []byte{0x90}))
 		must(t, err)
 		must(t, own.Wait())
 
