@@ -474,7 +474,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 		}
 		return nil
 	}
-	p.w.commitFrame(out, start, kind, id, false)
+	p.w.commitFrame(out, start, kind, id, sendNow)
 	return nil
 }
 
@@ -512,7 +512,7 @@ func (p *Peer) abandon(c *Call, err error) bool {
 // pending calls, and completes it with err.
 func (p *Peer) cancelAbandoned(c *Call, err error) {
 	if dst, werr := p.w.begin(); werr == nil {
-		p.w.commitFrame(wire.AppendCancel(dst, c.id), len(dst), wire.KindCancel, c.id, false)
+		p.w.commitFrame(wire.AppendCancel(dst, c.id), len(dst), wire.KindCancel, c.id, sendNow)
 	}
 	c.finish(err)
 }

@@ -114,6 +114,18 @@ func (p *Peer) readFrame() (*[]byte, error) {
 	}
 }
 
+// wholeFrameBuffered reports whether the next frame has arrived whole, so that readFrame
+// returns it without waiting for input: not a chunk, after which readFrame reads on.
+func (p *Peer) wholeFrameBuffered() bool {
+	n := p.br.Buffered()
+	if p.rd.n != 0 || n < wire.LengthSize+wire.HeaderSize {
+		return false
+	}
+	b, _ := p.br.Peek(wire.LengthSize + 1)
+	return wire.Kind(b[wire.LengthSize]) != wire.KindChunk &&
+		wire.LengthSize+int(binary.BigEndian.Uint32(b)) <= n
+}
+
 // readLength consumes a length prefix once all of it has arrived, and checks it against
 // the frame limit before anything is allocated for the frame. At the start of a frame the
 // end of input is io.EOF, a clean end; inside the prefix it is io.ErrUnexpectedEOF.

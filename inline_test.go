@@ -199,20 +199,27 @@ func (h *Holder) First()         { <-h.release }
 func (h *Holder) Second()        { <-h.release }
 func (h *Holder) Echo(n int) int { return n }
 
+// holderPipe serves a Holder on one end of a pipe and plays a raw peer on the other. The
+// caller must run inside a synctest bubble, and close the server's end by closing b.
+func holderPipe(t *testing.T) (*Holder, net.Conn, <-chan wire.Frame) {
+	t.Helper()
+	srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+	must(t, err)
+	t.Cleanup(func() { srv.Close() })
+	h := &Holder{release: make(chan struct{})}
+	must(t, srv.Register(h))
+	_, b, br, _, _ := rawPipe(t, srv)
+	return h, b, rawFrames(b, br)
+}
+
 // TestWatchPeriod checks how soon the watch takes the reading from a blocked handler, in
 // fake time: within 8ms after a run of calls that came one at a time, while the watch
 // checks every 4ms, but not within 2ms; within 1ms after a run of calls pipelined behind
 // each other, for which the watch keeps its 500µs period.
 func TestWatchPeriod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
-		must(t, err)
-		defer srv.Close()
-		h := &Holder{release: make(chan struct{})}
-		must(t, srv.Register(h))
-		_, b, br, _, _ := rawPipe(t, srv)
+		h, b, replies := holderPipe(t)
 		defer b.Close()
-		replies := rawFrames(b, br)
 		id := uint64(1)
 		call := func(method string, payload ...byte) []byte {
 			id += 2
@@ -289,4 +296,52 @@ func rawFrames(b net.Conn, br *bufio.Reader) <-chan wire.Frame {
 		}
 	}()
 	return frames
+}
+
+// TestBurstRepliesAreNotLeftBehind covers the replies the reader defers while it runs a
+// burst of calls (writer.go, sendDeferred): each must go out once nothing else will write
+// it, not wait for the next frame to arrive. Over a pipe, in fake time: a lost reply
+// leaves every goroutine blocked, which synctest reports.
+func TestBurstRepliesAreNotLeftBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, b, replies := holderPipe(t)
+		defer b.Close()
+		reply := func(id uint64) {
+			t.Helper()
+			if f := <-replies; f.Kind != wire.KindReply || f.ID != id {
+				t.Fatalf("got a %v frame for %d, want the reply to %d", f.Kind, f.ID, id)
+			}
+		}
+
+		// A call whose frame has only begun to arrive behind it: the reader, about to
+		// wait for the rest, writes the first call's reply first.
+		first := callFrame(1, "Holder.Echo", []byte{0x91, 1})
+		second := callFrame(3, "Holder.Echo", []byte{0x91, 2})
+		go func() {
+			_, err := b.Write(append(first, second[:5]...))
+			must(t, err)
+		}()
+		reply(1)
+		go func() {
+			_, err := b.Write(second[5:])
+			must(t, err)
+		}()
+		reply(3)
+
+		// A burst whose first handler blocks until the watch has given the reading to
+		// another goroutine, which answers the second call and waits for input: the first
+		// reply, deferred when it comes, must still go out.
+		go func() {
+			_, err := b.Write(append(callFrame(5, "Holder.First", []byte{0x90}), callFrame(7, "Holder.Echo", []byte{0x91, 3})...))
+			must(t, err)
+		}()
+		reply(7)
+		synctest.Wait() // the new reader waits for input
+		h.release <- struct{}{}
+		start := time.Now()
+		reply(5)
+		if took := time.Since(start); took != 0 {
+			t.Errorf("the blocked call's reply came %v after its handler returned, want at once", took)
+		}
+	})
 }

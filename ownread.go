@@ -106,6 +106,7 @@ func (p *Peer) handOn(first *[]byte) {
 // idle leaves the reading idle; the goroutine that holds it calls it. If the connection
 // ended meanwhile, whose end found the reading held, it ends the reading instead.
 func (p *Peer) idle() {
+	p.w.flushDeferred()
 	p.readState.Store(readIdle)
 	select {
 	case <-p.done:

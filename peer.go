@@ -333,6 +333,9 @@ func (p *Peer) readFrom(first *[]byte) {
 	for {
 		bp, err := first, error(nil)
 		if first = nil; bp == nil {
+			if !p.wholeFrameBuffered() {
+				p.w.flushDeferred() // replies deferred by a burst whose rest is still to come
+			}
 			bp, err = p.readFrame()
 		}
 		if err != nil {
@@ -918,10 +921,24 @@ func (p *Peer) sendReply(j *job, res any) {
 		p.w.sendOwn(ownedBy(own, out), out, wire.KindReply, j.id, !p.busy())
 		return
 	}
-	// With other handlers of this connection running, which will reply soon, the write is
-	// left to the writer's goroutine, which takes every reply that has arrived by the time
-	// it runs in one syscall.
-	p.w.commitFrame(out, start, wire.KindReply, j.id, j.more || p.busy())
+	// The reader running a burst of calls leaves their replies to the burst's last one,
+	// written with all of them (or to flushDeferred). With other handlers of this
+	// connection running, which will reply soon, the write is left to the writer's
+	// goroutine, which takes every reply that has arrived by the time it runs in one
+	// syscall.
+	mode := sendNow
+	switch {
+	case j.more:
+		mode = sendDeferred
+	case p.busy():
+		mode = sendLater
+	}
+	p.w.commitFrame(out, start, wire.KindReply, j.id, mode)
+	if mode == sendDeferred && p.readState.Load() != readLent {
+		// The reading was taken from this handler: its new holder may be waiting for
+		// input already, having found nothing to flush.
+		p.w.flushDeferred()
+	}
 }
 
 func (p *Peer) sendError(id uint64, err error) {

@@ -18,7 +18,9 @@ import (
 // caller's frame goes out at once, without a hand-off to another goroutine. The
 // connection's reader only uses beginAsync and commitAsync, and a background goroutine
 // writes for it: a reader that wrote could deadlock against a peer whose reader is writing
-// too.
+// too. (A handler the reader runs has lent the reading out, and the watch takes it back if
+// a write blocks: its reply is written like any sender's, except that in a burst of calls
+// the replies wait for the burst's last one, which writes them all; see sendDeferred.)
 //
 // Frames with large payloads are encoded into buffers of their own and queued (sendOwn,
 // or commitFrame for one that turned out large); those over chunkOver go out a chunk at a
@@ -40,6 +42,10 @@ type writer struct {
 	deadline time.Time // the write deadline last set on conn
 
 	asyncQueued int // bytes of the reader's frames in buf
+
+	// deferred: buf holds replies the reader left for the last call of a burst to write,
+	// or for flushDeferred (commitFrame with sendDeferred).
+	deferred atomic.Bool
 
 	// Large frames go out in chunks, with the frames in buf sent between them.
 	queue        []queued    // frames to send in chunks, and frames that must stay behind them
@@ -139,11 +145,23 @@ func (w *writer) commit(b []byte) {
 	}
 }
 
-// commitFrame is commit or, with async, commitAsync, for a buffer whose last frame, of
-// the given kind and id, starts at start. A frame over chunkOver moves to the
-// chunk queue (a copy, for frames whose size was not foreseen; see sendOwn), as does a
-// notification or cancel that must not overtake a queued frame.
-func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, async bool) {
+// How commitFrame sends a frame.
+type sendMode uint8
+
+const (
+	sendNow      sendMode = iota // commit: write at once unless other senders are on their way
+	sendLater                    // commitAsync: leave the write to the background goroutine
+	sendDeferred                 // leave the write to the next sender, or to flushDeferred
+)
+
+// commitFrame is commit, commitAsync or, for the connection's reader replying to a call
+// with more of a burst behind it, a commit that writes nothing and wakes no goroutine: the
+// burst's last reply is written at once, taking the others with it, or the reader calls
+// flushDeferred before it waits for input. b is a buffer whose last frame, of the given
+// kind and id, starts at start. A frame over chunkOver moves to the chunk queue (a copy,
+// for frames whose size was not foreseen; see sendOwn), as does a notification or cancel
+// that must not overtake a queued frame; the background goroutine is woken to send it.
+func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mode sendMode) {
 	if n := len(b) - start; n > chunkOver || len(w.queue) > 0 && w.mustFollow(kind, id) {
 		var bp *[]byte
 		var own []byte
@@ -156,12 +174,29 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, asy
 		copy(own[chunkHeadroom:], b[start:])
 		w.enqueueLocked(queued{b: own, bp: bp, kind: kind, id: id})
 		b = b[:start]
+		if mode == sendDeferred {
+			mode = sendLater
+		}
 	}
-	if async {
+	switch mode {
+	case sendNow:
+		w.commit(b)
+	case sendLater:
 		w.commitAsync(b)
-		return
+	default:
+		w.buf = b
+		w.deferred.Store(true)
+		w.senders.Add(-1)
+		w.mu.Unlock()
 	}
-	w.commit(b)
+}
+
+// flushDeferred wakes the background goroutine to write the replies the reader deferred,
+// if no sender has written them since.
+func (w *writer) flushDeferred() {
+	if w.deferred.Load() && w.deferred.CompareAndSwap(true, false) {
+		w.signal()
+	}
 }
 
 // mustFollow reports whether a small frame of the given kind and id must go out after the
@@ -329,6 +364,9 @@ func (w *writer) flushLocked(withQueue bool) error {
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
 	w.asyncQueued = 0
+	if w.deferred.Load() {
+		w.deferred.Store(false)
+	}
 	var piece []byte
 	if withQueue && w.sendable() {
 		piece = w.nextPiece()
