@@ -44,8 +44,9 @@ type writer struct {
 	asyncQueued int // bytes of the reader's frames in buf
 
 	// deferred: buf holds replies the reader left for the last call of a burst to write,
-	// or for flushDeferred (commitFrame with sendDeferred).
-	deferred atomic.Bool
+	// or for flushDeferred (commitFrame with sendDeferred); they end at deferredEnd.
+	deferred    atomic.Bool
+	deferredEnd int
 
 	// Large frames go out in chunks, with the frames in buf sent between them.
 	queue        []queued    // frames to send in chunks, and frames that must stay behind them
@@ -178,6 +179,11 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 			mode = sendLater
 		}
 	}
+	if mode == sendDeferred && start != w.deferredEnd {
+		// Frames of other senders are waiting in front of this one: a sender that found
+		// the reader on its way left the write to it.
+		mode = sendNow
+	}
 	switch mode {
 	case sendNow:
 		w.commit(b)
@@ -185,6 +191,7 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 		w.commitAsync(b)
 	default:
 		w.buf = b
+		w.deferredEnd = len(b)
 		w.deferred.Store(true)
 		w.senders.Add(-1)
 		w.mu.Unlock()
@@ -364,6 +371,7 @@ func (w *writer) flushLocked(withQueue bool) error {
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
 	w.asyncQueued = 0
+	w.deferredEnd = 0
 	if w.deferred.Load() {
 		w.deferred.Store(false)
 	}
