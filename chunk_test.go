@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/tandem-rpc/tandem"
 	"github.com/tandem-rpc/tandem/wire"
@@ -388,4 +389,53 @@ func readEcho(t *testing.T, replies <-chan wire.Frame) wire.Frame {
 	}
 	t.Fatal("connection closed before the echo")
 	return wire.Frame{}
+}
+
+// Bulk has methods whose arguments and results are large without a large []byte or string
+// in them, so their size is not foreseen before encoding (ownBuffer): the frame is encoded
+// into the write buffer and then moved to the chunk queue.
+type Bulk struct{}
+
+func (Bulk) Sum(xs []int64) int64 {
+	var s int64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+func (Bulk) Make(n int) []int64 {
+	xs := make([]int64, n)
+	for i := range xs {
+		xs[i] = int64(i) << 20
+	}
+	return xs
+}
+
+// TestUnforeseenLargeFrames sends calls and results of about 500 KiB whose size shows only
+// once encoded, on an idle connection. They used to stay in the chunk queue, unsent, until
+// another frame came along: every call here timed out.
+func TestUnforeseenLargeFrames(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := newServer(t)
+		must(t, srv.Register(Bulk{}))
+		p := tr.dial(t, srv, newServer(t))
+		ctx := ctxTimeout(t, 10*time.Second)
+		const n = 60000 // 8-byte msgpack integers (9 bytes each): about 530 KiB
+		xs := make([]int64, n)
+		var want int64
+		for i := range xs {
+			xs[i] = int64(i) << 20
+			want += xs[i]
+		}
+		for range 3 {
+			var sum int64
+			must(t, p.Call(ctx, "Bulk.Sum", &sum, xs))
+			var out []int64
+			must(t, p.Call(ctx, "Bulk.Make", &out, n))
+			if sum != want || len(out) != n || out[n-1] != xs[n-1] {
+				t.Fatalf("Sum = %d, want %d; Make returned %d values ending in %d", sum, want, len(out), out[len(out)-1])
+			}
+		}
+	})
 }

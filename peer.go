@@ -333,7 +333,7 @@ func (p *Peer) readFrom(first *[]byte) {
 	for {
 		bp, err := first, error(nil)
 		if first = nil; bp == nil {
-			if !p.wholeFrameBuffered() {
+			if p.w.deferred.Load() && !p.wholeFrameBuffered() {
 				p.w.flushDeferred() // replies deferred by a burst whose rest is still to come
 			}
 			bp, err = p.readFrame()

@@ -175,9 +175,9 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 		copy(own[chunkHeadroom:], b[start:])
 		w.enqueueLocked(queued{b: own, bp: bp, kind: kind, id: id})
 		b = b[:start]
-		if mode == sendDeferred {
-			mode = sendLater
-		}
+		// The background goroutine sends the queue: commit writes only the buffer, and
+		// nothing at all when the buffer is empty.
+		mode = sendLater
 	}
 	if mode == sendDeferred && start != w.deferredEnd {
 		// Frames of other senders are waiting in front of this one: a sender that found
