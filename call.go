@@ -2,6 +2,7 @@ package tandem
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -239,7 +240,7 @@ func (p *Peer) notify(ctx context.Context, method string, args []any) error {
 	if err != nil {
 		return err
 	}
-	return p.writeCall(ctx, wire.KindNotify, 0, timeout, method, args)
+	return p.writeCall(ctx, wire.KindNotify, nil, timeout, method, args)
 }
 
 // timeoutError reports the default timeout expiring.
@@ -273,29 +274,22 @@ func (p *Peer) start(ctx context.Context, c *Call) error {
 	if sent == 0 && p.cfg.defaultTimeout > 0 {
 		sent = p.cfg.defaultTimeout
 	}
-	p.mu.Lock()
-	if err := p.refuseLocked(c.Method); err != nil {
-		ended := p.pending == nil && !p.remoteGoingAway
-		p.mu.Unlock()
+	c.swept = timeout == 0 && p.cfg.defaultTimeout > 0
+	err = p.writeCall(ctx, wire.KindCall, c, sent, c.Method, c.args)
+	clear(c.argBuf[:])
+	c.args = nil
+	if err != nil && c.id == 0 {
+		// Not registered: refused, or its frame could not be made.
 		p.releaseSlot()
-		if ended {
-			return p.endedError(c.Method, err)
+		var refused *refusal
+		if errors.As(err, &refused) {
+			if refused.ended {
+				return p.endedError(c.Method, refused.err)
+			}
+			return refused.err
 		}
 		return err
 	}
-	c.id = p.nextID.Add(2) - 2
-	p.pending[c.id] = c
-	if timeout == 0 && p.cfg.defaultTimeout > 0 {
-		c.swept, c.sweptOn = true, p.sweeps
-		if !p.sweeping {
-			p.sweeping = true
-			p.sweep.Reset(p.sweepEvery())
-		}
-	}
-	p.mu.Unlock()
-	err = p.writeCall(ctx, wire.KindCall, c.id, sent, c.Method, c.args)
-	clear(c.argBuf[:])
-	c.args = nil
 	if err != nil {
 		p.mu.Lock()
 		_, mine := p.pending[c.id]
@@ -313,6 +307,37 @@ func (p *Peer) start(ctx context.Context, c *Call) error {
 	}
 	return nil
 }
+
+// register gives c its id and adds it to the pending calls, or returns a *refusal. For a
+// frame encoded into the write buffer, writeCall calls it holding the buffer, so that call
+// frames go out in the order of their ids: going-away names the highest id the other side
+// accepted, which tells the calls it never saw only if no lower id travels behind it.
+func (p *Peer) register(c *Call) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.refuseLocked(c.Method); err != nil {
+		return &refusal{err: err, ended: p.pending == nil && !p.remoteGoingAway}
+	}
+	c.id = p.nextID.Add(2) - 2
+	p.pending[c.id] = c
+	if c.swept {
+		c.sweptOn = p.sweeps
+		if !p.sweeping {
+			p.sweeping = true
+			p.sweep.Reset(p.sweepEvery())
+		}
+	}
+	return nil
+}
+
+// refusal is why register did not start a call; ended: the connection had ended before
+// a going-away was dispatched (see endedError, which start calls without the write buffer held).
+type refusal struct {
+	err   error
+	ended bool
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
 
 // The default timeout is enforced by one sweep over the pending calls, every eighth of the
 // timeout while any call it applies to is pending, not by a timer per call: adding a timer
@@ -420,8 +445,9 @@ func (p *Peer) refuseLocked(method string) error {
 	return nil
 }
 
-// writeCall encodes a call or notify frame straight into the write buffer.
-func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout time.Duration, method string, args []any) error {
+// writeCall encodes a call or notify frame straight into the write buffer. For a call, c,
+// it registers c (register) on the way, and leaves c.id zero if it does not.
+func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout time.Duration, method string, args []any) error {
 	var meta []wire.Meta
 	if md, ok := ctx.Value(outgoingKey{}).(Metadata); ok && len(md) > 0 {
 		if len(md) > wire.MaxMetadata {
@@ -447,8 +473,28 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 	var err error
 	if own != nil {
 		dst = (*own)[:chunkHeadroom]
-	} else if dst, err = p.w.begin(); err != nil {
-		return p.writeFailed(method, err)
+		// Encoded before it takes its place among the frames, it may overtake a call
+		// with a lower id, or be overtaken by one.
+		if c != nil {
+			if err := p.register(c); err != nil {
+				putBuf(own)
+				return err
+			}
+		}
+	} else {
+		if dst, err = p.w.begin(); err != nil {
+			return p.writeFailed(method, err)
+		}
+		if c != nil {
+			if err := p.register(c); err != nil {
+				p.w.commit(dst)
+				return err
+			}
+		}
+	}
+	var id uint64
+	if c != nil {
+		id = c.id
 	}
 	start := len(dst)
 	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
@@ -481,11 +527,17 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, id uint64, timeout
 // writeFailed is the error of a call whose frame the writer did not take.
 func (p *Peer) writeFailed(method string, err error) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	var refused error
 	if p.err != nil {
-		return p.refuseLocked(method)
+		refused = p.refuseLocked(method)
 	}
-	return newErr(ErrClosed, err, "%s: %v", method, err)
+	p.mu.Unlock()
+	if refused == nil {
+		return newErr(ErrClosed, err, "%s: %v", method, err)
+	}
+	// As for a call refused at its start: the frames read before the end may hold a
+	// going-away that the reader has not dispatched yet.
+	return p.endedError(method, refused)
 }
 
 // abandon fails a pending call with err and tells the other side to cancel it. It reports

@@ -29,6 +29,7 @@ import (
 	"github.com/tandem-rpc/tandem/codec/gob"
 	"github.com/tandem-rpc/tandem/codec/json"
 	"github.com/tandem-rpc/tandem/codec/msgpack"
+	"github.com/tandem-rpc/tandem/wire"
 )
 
 const (
@@ -613,4 +614,51 @@ func TestFaultHalfOpenDetectedByKeepalive(t *testing.T) {
 	after := settle(t, base, 1<<20)
 	t.Logf("half-open TCP connection (keepalive %v + %v) detected by the client after %v and by the server after %v; goroutines %d -> %d, fds %d -> %d",
 		interval, timeout, clientTook.Round(time.Millisecond), serverTook.Round(time.Millisecond), base.goroutines, after.goroutines, base.fds, after.fds)
+}
+
+// TestCallFramesGoOutInIDOrder has many goroutines call at once and checks, on the raw
+// side, that call frames arrive in increasing id order: going-away names the highest id
+// accepted, which tells the caller which calls never started only if no lower id follows
+// a higher one.
+func TestCallFramesGoOutInIDOrder(t *testing.T) {
+	p, b, br := rawCallee(t, nil)
+	defer p.Close()
+	const callers, calls = 16, 100
+	answered := make(chan error, 1)
+	frames := rawFrames(b, br)
+	go func() {
+		var last uint64
+		for range callers * calls {
+			f, ok := <-frames
+			if !ok {
+				answered <- errors.New("connection closed")
+				return
+			}
+			if f.Kind != wire.KindCall || f.ID <= last {
+				answered <- fmt.Errorf("a %v frame with id %d after id %d", f.Kind, f.ID, last)
+				return
+			}
+			last = f.ID
+			if _, err := b.Write(replyFrame(f.ID, []byte{0x91, 1})); err != nil {
+				answered <- err
+				return
+			}
+		}
+		answered <- nil
+	}()
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range calls {
+				if err := p.Call(context.Background(), "Raw.One", nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
 }
