@@ -474,7 +474,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	if own != nil {
 		dst = (*own)[:chunkHeadroom]
 		// Encoded before it takes its place among the frames, it may overtake a call
-		// with a lower id, or be overtaken by one.
+		// with a lower id, or be overtaken by one (docs/protocol.md, "Going away").
 		if c != nil {
 			if err := p.register(c); err != nil {
 				putBuf(own)
