@@ -330,8 +330,9 @@ func (p *Peer) register(c *Call) error {
 	return nil
 }
 
-// refusal is why register did not start a call; ended: the connection had ended before
-// a going-away was dispatched (see endedError, which start calls without the write buffer held).
+// refusal is why register did not start a call. ended: the connection had ended with no
+// going-away dispatched yet, which start then waits for (endedError) once it no longer
+// holds the write buffer.
 type refusal struct {
 	err   error
 	ended bool
