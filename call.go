@@ -25,11 +25,12 @@ type Call struct {
 
 	// A blocking Call's record is recycled: it is never handed to the caller.
 	blocking bool
-	arrived  bool   // its result frame has been read; set by the reading goroutine
-	swept    bool   // the default timeout applies: its context has no deadline
-	sweptOn  uint64 // the peer's sweeps when it started, if swept
-	one      [1]any // the result pointer as the codec's list
-	argBuf   [6]any // room for args, so the caller's variadic slice stays on its stack
+	arrived  bool     // its result frame has been read; set by the reading goroutine
+	swept    bool     // the default timeout applies: its context has no deadline
+	sweptOn  uint64   // the peer's sweeps when it started, if swept
+	one      [1]any   // the result pointer as the codec's list
+	lent     *lending // its arguments' byte slices the writer may still read; see largeFrame
+	argBuf   [6]any   // room for args, so the caller's variadic slice stays on its stack
 
 	mu        sync.Mutex
 	finished  bool
@@ -140,6 +141,9 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any) 
 			p.readOwnResult(ctx, c)
 		}
 		err = p.wait(ctx, c)
+	}
+	if c.lent != nil {
+		p.w.reclaim(c.lent)
 	}
 	*c = Call{done: c.done, blocking: true}
 	p.calls.Put(c)
@@ -468,17 +472,20 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	}
 	// A frame with a large payload is encoded into a buffer of its own, sized in advance
 	// and without holding the write buffer, and goes out in chunks; others straight into
-	// the write buffer.
-	own := ownBuffer(args)
+	// the write buffer. A blocking call's byte slices may be lent to the writer: the
+	// caller waits for its result, which comes after they have been written, and reclaims
+	// them if it stops waiting sooner.
+	large := planLarge(args, p.w.refs(p.codec), c != nil && c.blocking)
+	isLarge := large != nil
 	var dst []byte
 	var err error
-	if own != nil {
-		dst = (*own)[:chunkHeadroom]
+	if isLarge {
+		dst = (*large.bp)[:chunkHeadroom]
 		// Encoded before it takes its place among the frames, it may overtake a call
 		// with a lower id, or be overtaken by one (docs/protocol.md, "Going away").
 		if c != nil {
 			if err := p.register(c); err != nil {
-				putBuf(own)
+				large.release()
 				return err
 			}
 		}
@@ -499,13 +506,19 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	}
 	start := len(dst)
 	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
-	out, err := appendList(p.codec, dst, args)
-	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {
-		err = newErr(ErrFrameTooLarge, nil, "%s: call of %d bytes exceeds the other side's frame limit of %d", method, len(out)-start, p.remoteMax)
+	var out []byte
+	var left int
+	if isLarge {
+		out, left, err = large.encode(p.codec, dst, args)
+	} else {
+		out, err = appendList(p.codec, dst, args)
+	}
+	if size := len(out) + left - start - wire.LengthSize; err == nil && size > p.remoteMax {
+		err = newErr(ErrFrameTooLarge, nil, "%s: call of %d bytes exceeds the other side's frame limit of %d", method, size, p.remoteMax)
 	}
 	if err != nil {
-		if own != nil {
-			putBuf(own)
+		if isLarge {
+			large.release()
 		} else {
 			p.w.commit(dst[:start])
 		}
@@ -514,10 +527,13 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 		}
 		return newErr(ErrBadArguments, err, "%s: cannot encode arguments: %v", method, err)
 	}
-	out = wire.FinishFrame(out, start)
-	if own != nil {
-		if err := p.w.sendOwn(ownedBy(own, out), out, kind, id, true); err != nil {
+	out = wire.FinishFrameLeavingOut(out, start, left)
+	if isLarge {
+		if err := p.w.sendOwn(large, out, kind, id, true); err != nil {
 			return p.writeFailed(method, err)
+		}
+		if c != nil {
+			c.lent = large.lent
 		}
 		return nil
 	}

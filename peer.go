@@ -867,7 +867,13 @@ type argsDecoder struct {
 }
 
 func (a *argsDecoder) Decode(ptrs ...any) error {
-	n, err := a.codec.DecodeList(a.payload, ptrs)
+	var n int
+	var err error
+	if b, ok := a.codec.(listBorrower); ok && a.m.borrow {
+		n, err = b.DecodeListBorrowing(a.payload, ptrs)
+	} else {
+		n, err = a.codec.DecodeList(a.payload, ptrs)
+	}
 	if err != nil {
 		return newErr(ErrBadArguments, err, "%s: cannot decode arguments for %s: %v", a.m.full, a.m.Signature, err)
 	}
@@ -885,11 +891,15 @@ func (p *Peer) sendReply(j *job, res any) {
 		j.one[0] = res
 		vals = j.one[:]
 	}
-	// As in writeCall: a large result is encoded into a buffer of its own.
-	own := ownBuffer(vals)
+	// As in writeCall: a large result is encoded into a buffer of its own. Its byte slices
+	// are lent to the writer if a worker runs the handler, which waits for them back
+	// before it takes another job; not if the connection's reader does, which must not
+	// wait for the writer.
+	large := planLarge(vals, p.w.refs(p.codec), j.read.IsZero())
+	isLarge := large != nil
 	var dst []byte
-	if own != nil {
-		dst = (*own)[:chunkHeadroom]
+	if isLarge {
+		dst = (*large.bp)[:chunkHeadroom]
 	} else {
 		var err error
 		if dst, err = p.w.begin(); err != nil {
@@ -899,26 +909,35 @@ func (p *Peer) sendReply(j *job, res any) {
 	}
 	start := len(dst)
 	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
-	out, err := appendList(p.codec, dst, vals)
+	var out []byte
+	var left int
+	var err error
+	if isLarge {
+		out, left, err = large.encode(p.codec, dst, vals)
+	} else {
+		out, err = appendList(p.codec, dst, vals)
+	}
 	j.one[0] = nil
-	if err == nil && len(out)-start-wire.LengthSize > p.remoteMax {
-		err = newErr(ErrFrameTooLarge, nil, "%s: result of %d bytes exceeds the caller's frame limit of %d", m.full, len(out)-start, p.remoteMax)
+	if size := len(out) + left - start - wire.LengthSize; err == nil && size > p.remoteMax {
+		err = newErr(ErrFrameTooLarge, nil, "%s: result of %d bytes exceeds the caller's frame limit of %d", m.full, size, p.remoteMax)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrFrameTooLarge) {
 			err = Errorf(CodeInternal, "%s: cannot encode result: %v", m.full, err)
 		}
-		if own != nil {
-			putBuf(own)
+		if isLarge {
+			large.release()
 			p.sendError(j.id, err)
 			return
 		}
 		p.w.commit(appendErrorFrame(dst[:start], j.id, toWireError(err)))
 		return
 	}
-	out = wire.FinishFrame(out, start)
-	if own != nil {
-		p.w.sendOwn(ownedBy(own, out), out, wire.KindReply, j.id, !p.busy())
+	out = wire.FinishFrameLeavingOut(out, start, left)
+	if isLarge {
+		if p.w.sendOwn(large, out, wire.KindReply, j.id, !p.busy()) == nil && large.lent != nil {
+			p.w.awaitReturn(large.lent)
+		}
 		return
 	}
 	// The reader running a burst of calls leaves their replies to the burst's last one,
@@ -979,6 +998,16 @@ func appendList(c Codec, dst []byte, vals []any) (out []byte, err error) {
 		}
 	}()
 	return c.AppendList(dst, vals)
+}
+
+// appendListExcept is appendList for a frame that leaves values out (see largeFrame).
+func appendListExcept(c listExcepter, dst []byte, vals []any, except []int) (out []byte, at []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, at, err = dst, nil, fmt.Errorf("codec panicked: %v", r)
+		}
+	}()
+	return c.AppendListExcept(dst, vals, except, make([]int, 0, len(except)))
 }
 
 // complete delivers a reply or error frame to the call waiting for it. A large result is

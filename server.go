@@ -115,7 +115,8 @@ func (s *Server) RegisterMethods(name string, methods []Method, opts ...ServiceO
 // boundMethod is a method with its full name, as the dispatcher uses it.
 type boundMethod struct {
 	Method
-	full string // "Service.Method"
+	full   string // "Service.Method"
+	borrow bool   // its []byte arguments are views of the frame (WithBorrowedBytes)
 
 	// notInline counts down the calls to hand to workers rather than run on the reading
 	// goroutine, after one run there needed the reading taken over, or runs there were
@@ -149,6 +150,9 @@ func (s *Server) register(name string, methods []Method, opts []ServiceOption) e
 		if err := o.applyService(svc); err != nil {
 			return err
 		}
+	}
+	for _, m := range svc.methods {
+		m.borrow = svc.borrow
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

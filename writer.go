@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tandem-rpc/tandem/wire"
 )
@@ -32,6 +34,8 @@ type writer struct {
 	limit   int           // buffered bytes beyond which senders wait
 	timeout time.Duration // bound on each write
 	onErr   func(error)
+	// vectored: conn writes net.Buffers with one writev, so frames may hold refs.
+	vectored bool
 
 	mu       sync.Mutex
 	space    sync.Cond // signalled when the buffer is taken or the writer stops
@@ -49,15 +53,17 @@ type writer struct {
 	deferredEnd int
 
 	// Large frames go out in chunks, with the frames in buf sent between them.
-	queue        []queued    // frames to send in chunks, and frames that must stay behind them
-	queueBytes   int         // bytes of the frames in queue
-	notifies     int         // notifications in queue: later ones queue behind them
-	credit       int         // chunk body bytes the other side allows us to send
-	sent         int         // bytes of queue[0]'s frame written
-	pieceEnd     int         // where in queue[0]'s frame the write in progress ends
-	pieceIsChunk bool        // the write in progress is a chunk, counted against credit
-	vec          net.Buffers // buf and a piece of queue[0], written together
-	vecArr       [2][]byte   // vec's backing array
+	queue        []queued            // frames to send in chunks, and frames that must stay behind them
+	queueBytes   int                 // bytes of the frames in queue
+	notifies     int                 // notifications in queue: later ones queue behind them
+	credit       int                 // chunk body bytes the other side allows us to send
+	sent         int                 // bytes of queue[0]'s frame written
+	pieceEnd     int                 // where in queue[0]'s frame the write in progress ends
+	pieceIsChunk bool                // the write in progress is a chunk, counted against credit
+	lentInFlight bool                // the write in progress holds bytes lent with queue[0]
+	vec          net.Buffers         // buf and a piece of queue[0], written together
+	vecArr       [8][]byte           // vec's backing array
+	chunkHdr     [chunkHeadroom]byte // the header of a chunk of a frame with refs
 
 	senders atomic.Int32 // goroutines between begin and commit, holding or waiting for mu
 
@@ -68,10 +74,53 @@ type writer struct {
 
 // queued is a frame that goes out in chunks, or behind such a frame to keep its order.
 type queued struct {
-	b    []byte  // chunkHeadroom bytes, then the frame
+	b    []byte  // chunkHeadroom bytes, then the frame, less the bytes in refs
 	bp   *[]byte // the pooled buffer b lives in, if it is one
+	refs []ref   // bytes of the frame written from where they lie (see largeFrame)
+	lent *lending
+	size int // the frame's length: len(b)-chunkHeadroom plus the bytes in refs
 	kind wire.Kind
 	id   uint64
+}
+
+// ref is bytes of a queued frame that are not in its buffer: they come in the frame
+// right before b[chunkHeadroom+at].
+type ref struct {
+	at int
+	b  []byte
+}
+
+// lending is the byte slices in a queued frame's refs, which their owner may change once
+// the writer has given them back: when the frame has been written (pieceWritten), or
+// copied (reclaimLocked). Guarded by the writer's mu.
+type lending struct{ returned bool }
+
+// appendRange appends to vec the slices that hold bytes [from, to) of q's frame.
+func (q *queued) appendRange(vec net.Buffers, from, to int) net.Buffers {
+	own := q.b[chunkHeadroom:]
+	pos, o := 0, 0 // where in the frame, and in own, the next segment starts
+	for i := 0; i <= len(q.refs) && pos < to; i++ {
+		seg := own[o:]
+		if i < len(q.refs) {
+			seg = own[o:q.refs[i].at]
+			o = q.refs[i].at
+		}
+		for _, seg := range [2][]byte{seg, q.refAt(i)} {
+			if lo, hi := max(from, pos), min(to, pos+len(seg)); lo < hi {
+				vec = append(vec, seg[lo-pos:hi-pos])
+			}
+			pos += len(seg)
+		}
+	}
+	return vec
+}
+
+// refAt returns the bytes of q.refs[i], or nil past its end.
+func (q *queued) refAt(i int) []byte {
+	if i < len(q.refs) {
+		return q.refs[i].b
+	}
+	return nil
 }
 
 // queueLimit is the size of the frames in the chunk queue beyond which senders of large
@@ -85,7 +134,18 @@ const asyncLimit = 64 << 10
 func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error)) *writer {
 	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, credit: wire.ChunkWindow, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		w.vectored = true
+	}
 	return w
+}
+
+// refs reports whether frames may leave values out of their buffers, for the writer to
+// send from where they lie (see largeFrame): the codec can, and conn writes vectors.
+func (w *writer) refs(c Codec) bool {
+	_, ok := c.(listExcepter)
+	return ok && w.vectored
 }
 
 // begin locks the buffer for appending and returns it, or the writer's terminal error. On
@@ -173,7 +233,7 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 			own = make([]byte, chunkHeadroom+n)
 		}
 		copy(own[chunkHeadroom:], b[start:])
-		w.enqueueLocked(queued{b: own, bp: bp, kind: kind, id: id})
+		w.enqueueLocked(queued{b: own, bp: bp, size: n, kind: kind, id: id})
 		b = b[:start]
 		// The background goroutine sends the queue: commit writes only the buffer, and
 		// nothing at all when the buffer is empty.
@@ -230,20 +290,29 @@ func (w *writer) mustFollow(kind wire.Kind, id uint64) bool {
 // direct, if the frame is first in the queue and nothing is being written, the calling
 // goroutine writes it (its first chunk, if it goes in chunks) rather than waking the
 // writer's; as with commit, the connection's reader must not.
-func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64, direct bool) error {
+func (w *writer) sendOwn(f *largeFrame, b []byte, kind wire.Kind, id uint64, direct bool) error {
+	q := queued{b: b, bp: f.ownedBy(b), refs: f.refs, size: len(b) - chunkHeadroom, kind: kind, id: id}
+	for _, r := range f.refs {
+		q.size += len(r.b)
+	}
+	if f.bytesLent {
+		q.lent = new(lending)
+		f.lent = q.lent
+	}
 	w.mu.Lock()
-	for w.err == nil && w.queueBytes > 0 && w.queueBytes+len(b) > queueLimit {
+	for w.err == nil && w.queueBytes > 0 && w.queueBytes+q.size > queueLimit {
 		w.space.Wait()
 	}
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
-		if bp != nil {
-			putBuf(bp)
+		if q.bp != nil {
+			putBuf(q.bp)
 		}
+		f.lent = nil
 		return err
 	}
-	w.enqueueLocked(queued{b: b, bp: bp, kind: kind, id: id})
+	w.enqueueLocked(q)
 	if !direct || w.writing || len(w.queue) > 1 || !w.sendable() {
 		w.mu.Unlock()
 		w.signal()
@@ -264,7 +333,7 @@ func (w *writer) sendOwn(bp *[]byte, b []byte, kind wire.Kind, id uint64, direct
 
 func (w *writer) enqueueLocked(q queued) {
 	w.queue = append(w.queue, q)
-	w.queueBytes += len(q.b) - chunkHeadroom
+	w.queueBytes += q.size
 	if q.kind == wire.KindNotify {
 		w.notifies++
 	}
@@ -276,7 +345,7 @@ func (w *writer) sendable() bool {
 	if len(w.queue) == 0 {
 		return false
 	}
-	frame := len(w.queue[0].b) - chunkHeadroom
+	frame := w.queue[0].size
 	if w.sent == 0 && frame <= chunkOver {
 		return true
 	}
@@ -304,46 +373,96 @@ func (w *writer) grant(credit uint32) error {
 // an overflow.
 const maxCredit = 1 << 40
 
-// nextPiece returns the next bytes of queue[0] to write: the whole frame if it fits one
-// chunk and none of it has gone out, else the next chunk, its header written in front of
+// appendPiece appends to vec the next bytes of queue[0] to write: the whole frame if it
+// fits one chunk and none of it has gone out, else the next chunk, its header in front of
 // it. Callers hold mu and are the writing goroutine.
-func (w *writer) nextPiece() []byte {
+func (w *writer) appendPiece(vec net.Buffers) net.Buffers {
 	q := &w.queue[0]
-	frame := q.b[chunkHeadroom:]
-	if w.sent == 0 && len(frame) <= chunkOver {
-		w.pieceEnd, w.pieceIsChunk = len(frame), false
-		return frame
+	if w.sent == 0 && q.size <= chunkOver {
+		w.pieceEnd, w.pieceIsChunk = q.size, false
+		return q.appendRange(vec, 0, q.size)
 	}
-	end := w.sent + min(maxChunk, len(frame)-w.sent, w.credit)
-	// The header goes in the headroom, or over the end of the chunk already written.
-	putChunkHeader(q.b[w.sent:], end < len(frame), q.id, end-w.sent)
+	end := w.sent + min(maxChunk, q.size-w.sent, w.credit)
 	w.pieceEnd, w.pieceIsChunk = end, true
-	return q.b[w.sent : chunkHeadroom+end]
+	if q.refs == nil {
+		// The header goes in the headroom, or over the end of the chunk already written:
+		// the chunk is one slice.
+		putChunkHeader(q.b[w.sent:], end < q.size, q.id, end-w.sent)
+		return append(vec, q.b[w.sent:chunkHeadroom+end])
+	}
+	putChunkHeader(w.chunkHdr[:], end < q.size, q.id, end-w.sent)
+	return q.appendRange(append(vec, w.chunkHdr[:]), w.sent, end)
 }
 
-// pieceWritten records that the piece from nextPiece went out, and drops queue[0] once all
-// of it has. Callers hold mu.
+// pieceWritten records that the piece from appendPiece went out, and drops queue[0] once
+// all of it has. Callers hold mu.
 func (w *writer) pieceWritten() {
 	q := w.queue[0]
 	if w.pieceIsChunk {
 		w.credit -= w.pieceEnd - w.sent
 	}
 	w.sent = w.pieceEnd
-	if w.sent < len(q.b)-chunkHeadroom {
+	if w.sent < q.size {
 		return
 	}
 	w.sent = 0
-	w.queueBytes -= len(q.b) - chunkHeadroom
+	w.queueBytes -= q.size
 	if q.kind == wire.KindNotify {
 		w.notifies--
 	}
 	if q.bp != nil {
 		putBuf(q.bp)
 	}
+	if q.lent != nil {
+		q.lent.returned = true
+	}
 	n := copy(w.queue, w.queue[1:])
 	w.queue[n] = queued{}
 	w.queue = w.queue[:n]
 	w.space.Broadcast()
+}
+
+// awaitReturn waits until the writer gives back the byte slices lent with l: once they
+// are written, or, if the writer stops first, copied.
+func (w *writer) awaitReturn(l *lending) {
+	w.mu.Lock()
+	for !l.returned && w.err == nil {
+		w.space.Wait()
+	}
+	w.reclaimLocked(l)
+	w.mu.Unlock()
+}
+
+// reclaim gives back the byte slices lent with l at once: if they have not all been
+// written, it waits for a write of them in progress and copies the rest of their frame
+// into a buffer of the writer's own, which goes out in their place.
+func (w *writer) reclaim(l *lending) {
+	w.mu.Lock()
+	w.reclaimLocked(l)
+	w.mu.Unlock()
+}
+
+func (w *writer) reclaimLocked(l *lending) {
+	for !l.returned {
+		i := slices.IndexFunc(w.queue, func(q queued) bool { return q.lent == l })
+		if i == 0 && w.lentInFlight {
+			w.space.Wait()
+			continue
+		}
+		if i >= 0 {
+			q := &w.queue[i]
+			bp := getBuf(chunkHeadroom + q.size)
+			at := chunkHeadroom
+			for _, s := range q.appendRange(nil, 0, q.size) {
+				at += copy((*bp)[at:], s)
+			}
+			if q.bp != nil {
+				putBuf(q.bp)
+			}
+			q.b, q.bp, q.refs, q.lent = *bp, bp, nil, nil
+		}
+		l.returned = true
+	}
 }
 
 // commitAsync stores the extended buffer, unlocks it and leaves the writing to the
@@ -375,9 +494,14 @@ func (w *writer) flushLocked(withQueue bool) error {
 	if w.deferred.Load() {
 		w.deferred.Store(false)
 	}
-	var piece []byte
-	if withQueue && w.sendable() {
-		piece = w.nextPiece()
+	vec := w.vecArr[:0]
+	if len(out) > 0 {
+		vec = append(vec, out)
+	}
+	piece := withQueue && w.sendable()
+	if piece {
+		vec = w.appendPiece(vec)
+		w.lentInFlight = w.queue[0].lent != nil
 	}
 	w.mu.Unlock()
 	w.space.Broadcast()
@@ -389,19 +513,23 @@ func (w *writer) flushLocked(withQueue bool) error {
 		err = w.conn.SetWriteDeadline(w.deadline)
 	}
 	if err == nil {
-		switch {
-		case piece == nil:
-			_, err = w.conn.Write(out)
-		case len(out) == 0:
-			_, err = w.conn.Write(piece)
+		switch len(vec) {
+		case 0:
+		case 1:
+			_, err = w.conn.Write(vec[0])
 		default:
-			w.vec = append(w.vecArr[:0], out, piece)
-			_, err = w.vec.WriteTo(w.conn) // one writev on TCP
+			w.vec = vec
+			_, err = w.vec.WriteTo(w.conn) // one writev on TCP and Unix sockets
 		}
 	}
+	clear(w.vecArr[:]) // keep no lent slice alive
 	w.mu.Lock()
 	w.writing = false
-	if err == nil && piece != nil {
+	if w.lentInFlight {
+		w.lentInFlight = false
+		w.space.Broadcast() // for reclaimLocked
+	}
+	if err == nil && piece {
 		w.pieceWritten()
 	}
 	if cap(out) <= 1<<20 { // don't pin a buffer grown by one large frame
@@ -480,46 +608,105 @@ func (w *writer) stop(err error, flush bool) {
 	close(w.quit)
 }
 
-// ownBuffer returns a pooled buffer to encode a frame carrying vals into, if vals make the
-// frame large (see payloadHint), sized for it with chunkHeadroom in front: encoding into a
+// largeFrame is a frame whose values make it large (see planLarge). It is encoded into a
+// buffer of its own, sized in advance, without holding the write buffer (encoding into a
 // buffer grown by doubling would allocate, zero, fault in and copy the payload's size
-// several times over. nil if vals are small.
-func ownBuffer(vals []any) *[]byte {
-	n := payloadHint(vals)
-	if n == 0 {
-		return nil
-	}
-	return getBuf(chunkHeadroom + n)
+// several times over), and goes out through sendOwn.
+//
+// Where the codec can leave values out of a list (listExcepter) and the connection writes
+// vectors (a TCP or Unix socket), the byte slices and strings of refMin bytes or more
+// among the values are not copied at all: the writer sends them from where they lie, in
+// the same writev as the rest of the frame. A string cannot change meanwhile. A byte slice
+// can, so it is left out only when its owner can wait to get it back (lendBytes): a
+// caller blocked in Call until its result arrives (reclaim), a handler's goroutine until
+// its result is written (awaitReturn).
+type largeFrame struct {
+	bp     *[]byte
+	except []int    // indexes of the values left out of the encoding
+	refs   []ref    // their bytes, once encoded
+	lent   *lending // set by sendOwn if refs hold byte slices
+
+	bytesLent bool // refs hold byte slices, which their owner wants back
 }
 
-// ownedBy returns bp if out, encoded into it, still lives in it, or else recycles bp (the
-// encoder outgrew it) and returns nil.
-func ownedBy(bp *[]byte, out []byte) *[]byte {
-	if cap(out) == cap(*bp) {
-		return bp
-	}
-	putBuf(bp)
-	return nil
-}
-
-// payloadHint estimates the encoded size of vals from its byte slices and strings, the
-// values that make frames large; 0 if there are none to speak of.
-func payloadHint(vals []any) int {
-	n := 0
-	for _, v := range vals {
-		switch x := v.(type) {
-		case []byte:
-			n += len(x)
-		case string:
-			n += len(x)
-		}
-	}
-	if n < ownThreshold {
-		return 0
-	}
-	return n + 1024 // headers, method name, other arguments
-}
+// refMin is the size from which a byte slice or string is written from where it lies
+// rather than copied into a large frame's buffer.
+const refMin = 16 << 10
 
 // ownThreshold is the payload size from which frames are encoded into a buffer of their
 // own, sized in advance.
 const ownThreshold = 64 << 10
+
+// planLarge returns nil unless vals, the values of a frame, make it large: byte slices and
+// strings of ownThreshold bytes or more in all. If they do, it chooses the values to leave
+// out and takes a buffer for the rest. refs says whether values may be left out at all.
+func planLarge(vals []any, refs, lendBytes bool) *largeFrame {
+	total, kept := 0, 0
+	var except []int
+	for i, v := range vals {
+		var n int
+		leave := refs
+		switch x := v.(type) {
+		case []byte:
+			n, leave = len(x), refs && lendBytes
+		case string:
+			n = len(x)
+		default:
+			continue
+		}
+		total += n
+		if leave && n >= refMin {
+			except = append(except, i)
+		} else {
+			kept += n
+		}
+	}
+	if total < ownThreshold {
+		return nil
+	}
+	// The buffer's size: + headers, method name, other values.
+	return &largeFrame{bp: getBuf(chunkHeadroom + kept + 1024), except: except}
+}
+
+// encode appends vals, as a list, to dst, which lives in f.bp, leaving out the values
+// planLarge chose; it returns the extended slice and the number of bytes left out.
+func (f *largeFrame) encode(c Codec, dst []byte, vals []any) (out []byte, left int, err error) {
+	if len(f.except) == 0 {
+		out, err = appendList(c, dst, vals)
+		return out, 0, err
+	}
+	var at []int
+	out, at, err = appendListExcept(c.(listExcepter), dst, vals, f.except)
+	if err != nil {
+		return out, 0, err
+	}
+	if len(at) != len(f.except) {
+		return dst, 0, fmt.Errorf("codec %s left out %d values, not %d", c.Name(), len(at), len(f.except))
+	}
+	f.refs = make([]ref, len(at))
+	for k, i := range f.except {
+		var b []byte
+		switch x := vals[i].(type) {
+		case []byte:
+			b, f.bytesLent = x, true
+		case string:
+			b = unsafe.Slice(unsafe.StringData(x), len(x)) // only ever read, by write(2)
+		}
+		f.refs[k] = ref{at: at[k] - chunkHeadroom, b: b}
+		left += len(b)
+	}
+	return out, left, nil
+}
+
+// ownedBy returns f.bp if b, encoded into it, still lives in it, or else recycles f.bp
+// (the encoder outgrew it) and returns nil.
+func (f *largeFrame) ownedBy(b []byte) *[]byte {
+	if cap(b) == cap(*f.bp) {
+		return f.bp
+	}
+	putBuf(f.bp)
+	return nil
+}
+
+// release recycles f's buffer, for a frame that is not sent.
+func (f *largeFrame) release() { putBuf(f.bp) }

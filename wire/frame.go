@@ -200,8 +200,12 @@ func AppendCancel(dst []byte, id uint64) []byte {
 
 // FinishFrame rewrites the length prefix of the frame that starts at dst[start], after its
 // body was appended (for example a payload appended by a codec after [AppendCall]).
-func FinishFrame(dst []byte, start int) []byte {
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-LengthSize))
+func FinishFrame(dst []byte, start int) []byte { return FinishFrameLeavingOut(dst, start, 0) }
+
+// FinishFrameLeavingOut is [FinishFrame] for a frame of which left more bytes are not in
+// dst: they are written from where they lie, with vectored I/O.
+func FinishFrameLeavingOut(dst []byte, start, left int) []byte {
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-LengthSize+left))
 	return dst
 }
 

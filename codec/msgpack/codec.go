@@ -45,18 +45,49 @@ func (c *Codec) maxDepth() int {
 // Structs encode as maps keyed by field name (honouring `msgpack` tags), integers in the
 // fewest bytes that hold them, time.Time as the timestamp extension.
 func (c *Codec) AppendList(dst []byte, vals []any) (out []byte, err error) {
+	out, _, err = c.appendList(dst, vals, nil, nil)
+	return out, err
+}
+
+// AppendListExcept is [Codec.AppendList], except that it leaves out the bytes of the values
+// whose indexes are in except (ascending), each a []byte or a string: for those it appends
+// the bin or str header only, and appends to at the offset in out at which the value's
+// bytes belong. tandem uses it to write large payloads from where they lie, with vectored
+// I/O, rather than copy them into the frame. On error it returns dst and at unchanged.
+func (c *Codec) AppendListExcept(dst []byte, vals []any, except, at []int) (out []byte, _ []int, err error) {
+	return c.appendList(dst, vals, except, at)
+}
+
+func (c *Codec) appendList(dst []byte, vals []any, except, at []int) (out []byte, _ []int, err error) {
 	e := encoders.Get().(*encoder)
 	e.w.b = dst
-	i := 0
+	i, at0 := 0, len(at)
 	defer func() {
 		if r := recover(); r != nil {
 			// The encoder's state is unknown: drop it rather than pool it.
-			out, err = dst, &ElementError{Index: i, Err: fmt.Errorf("%w: %v", ErrPanic, r)}
+			out, at, err = dst, at[:at0], &ElementError{Index: i, Err: fmt.Errorf("%w: %v", ErrPanic, r)}
 		}
 	}()
 	if err = e.enc.EncodeArrayLen(len(vals)); err == nil {
 		for i = range vals {
-			if err = e.enc.Encode(vals[i]); err != nil {
+			if len(except) > 0 && except[0] == i {
+				except = except[1:]
+				switch v := vals[i].(type) {
+				case []byte:
+					err = e.enc.EncodeBytesLen(len(v))
+				case string:
+					e.w.b = appendStrHeader(e.w.b, len(v))
+				default:
+					err = fmt.Errorf("msgpack: cannot leave out a %T", v)
+				}
+				if err == nil {
+					at = append(at, len(e.w.b))
+					continue
+				}
+			} else {
+				err = e.enc.Encode(vals[i])
+			}
+			if err != nil {
 				err = &ElementError{Index: i, Err: err}
 				break
 			}
@@ -66,9 +97,22 @@ func (c *Codec) AppendList(dst []byte, vals []any) (out []byte, err error) {
 	e.w.b = nil
 	encoders.Put(e)
 	if err != nil {
-		return dst, err
+		return dst, at[:at0], err
 	}
-	return out, nil
+	return out, at, nil
+}
+
+// appendStrHeader appends the header of a MessagePack str of n bytes.
+func appendStrHeader(b []byte, n int) []byte {
+	switch {
+	case n < 32:
+		return append(b, msgpcode.FixedStrLow|byte(n))
+	case n < 256:
+		return append(b, msgpcode.Str8, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(n))
 }
 
 // DecodeList reads the MessagePack array in src and returns its element count n. When n
@@ -80,6 +124,18 @@ func (c *Codec) AppendList(dst []byte, vals []any) (out []byte, err error) {
 // it holds a non-nil pointer, which is decoded into. An element that does not fit its pointer gives an
 // [*ElementError]. Decoded strings and byte slices never alias src.
 func (c *Codec) DecodeList(src []byte, ptrs []any) (n int, err error) {
+	return c.decodeList(src, ptrs, false)
+}
+
+// DecodeListBorrowing is [Codec.DecodeList], except that a byte slice decoded into a
+// *[]byte element of ptrs is a view of src, its capacity cut to its length, rather than a
+// copy: it is valid as long as src is. tandem uses it for the services registered with
+// tandem.WithBorrowedBytes. Byte slices nested in other values are copied as ever.
+func (c *Codec) DecodeListBorrowing(src []byte, ptrs []any) (n int, err error) {
+	return c.decodeList(src, ptrs, true)
+}
+
+func (c *Codec) decodeList(src []byte, ptrs []any, borrow bool) (n int, err error) {
 	n, err = scanList(src, c.maxDepth())
 	if err != nil {
 		return 0, err
@@ -107,7 +163,13 @@ func (c *Codec) DecodeList(src []byte, ptrs []any) (n int, err error) {
 			case *any:
 				err = decodeAny(d.dec, p)
 			case *[]byte:
-				if ok := d.binary(src, func(b []byte) { *p = bytes.Clone(b) }); !ok {
+				if ok := d.binary(src, func(b []byte) {
+					if borrow {
+						*p = b[:len(b):len(b)]
+					} else {
+						*p = bytes.Clone(b)
+					}
+				}); !ok {
 					err = d.dec.Decode(p)
 				}
 			case *string:

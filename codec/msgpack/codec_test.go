@@ -179,3 +179,49 @@ func TestBytesAndStringsDoNotAlias(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendListExcept leaves out byte slices and strings of every header size and checks
+// that putting their bytes back at the offsets it reports gives what AppendList encodes.
+func TestAppendListExcept(t *testing.T) {
+	c := msgpack.New()
+	var vals []any
+	var except []int
+	for i, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536, 70000} {
+		b := bytes.Repeat([]byte{byte(i + 1)}, n)
+		vals = append(vals, b, i, string(b))
+		except = append(except, len(vals)-3, len(vals)-1)
+	}
+	want, err := c.AppendList([]byte("prefix"), vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, at, err := c.AppendListExcept([]byte("prefix"), vals, except, []int{-1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(at) != 1+len(except) || at[0] != -1 {
+		t.Fatalf("at = %v: want the given -1 followed by %d offsets", at, len(except))
+	}
+	var whole []byte
+	prev := 0
+	for k, i := range except {
+		whole = append(whole, out[prev:at[k+1]]...)
+		switch v := vals[i].(type) {
+		case []byte:
+			whole = append(whole, v...)
+		case string:
+			whole = append(whole, v...)
+		}
+		prev = at[k+1]
+	}
+	whole = append(whole, out[prev:]...)
+	if !bytes.Equal(whole, want) {
+		t.Fatalf("with the bytes put back: %d bytes, not the %d AppendList writes", len(whole), len(want))
+	}
+
+	// Only byte slices and strings can be left out; on error, dst and at come back as given.
+	out, at, err = c.AppendListExcept([]byte("x"), []any{"s", 5}, []int{1}, []int{7})
+	if err == nil || string(out) != "x" || len(at) != 1 || at[0] != 7 {
+		t.Fatalf("leaving out an int: %q, %v, %v; want an error, \"x\" and [7]", out, at, err)
+	}
+}

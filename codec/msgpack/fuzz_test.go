@@ -1,6 +1,7 @@
 package msgpack_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -35,6 +36,14 @@ func FuzzDecodeList(f *testing.F) {
 			if errors.Is(err, msgpack.ErrPanic) {
 				t.Fatalf("library panicked: %v", err)
 			}
+		}
+		// Borrowing decodes what copying does, as views of src.
+		var copied, borrowed []byte
+		var ca, ba any
+		nc, errc := c.DecodeList(src, []any{&copied, &ca})
+		nb, errb := c.DecodeListBorrowing(src, []any{&borrowed, &ba})
+		if nc != nb || (errc == nil) != (errb == nil) || !bytes.Equal(copied, borrowed) || cap(borrowed) != len(borrowed) {
+			t.Fatalf("DecodeList: %d, %v, %q; DecodeListBorrowing: %d, %v, %q (capacity %d)", nc, errc, copied, nb, errb, borrowed, cap(borrowed))
 		}
 		var got any
 		if n, err := c.DecodeList(src, []any{&got}); n != 1 || err != nil {

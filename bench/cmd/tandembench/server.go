@@ -241,12 +241,14 @@ func tandemServerOptions() []tandem.Option {
 }
 
 // serveTandem serves benchsvc.Impl through reflection, as [tandem.Server.Register] does.
+// Echo keeps nothing of its argument, so both tandem servers let it borrow its bytes
+// (tandem.WithBorrowedBytes), as the raw TCP server reuses its buffer.
 func serveTandem(ln net.Listener) (func(), error) {
 	srv, err := tandem.NewServer(tandemServerOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.RegisterName("Bench", benchsvc.Impl{}); err != nil {
+	if err := srv.RegisterName("Bench", benchsvc.Impl{}, tandem.WithBorrowedBytes()); err != nil {
 		return nil, err
 	}
 	return serveTandemOn(srv, ln), nil
@@ -258,7 +260,7 @@ func serveTandemGen(ln net.Listener) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := benchsvc.RegisterBench(srv, benchsvc.Impl{}); err != nil {
+	if err := benchsvc.RegisterBench(srv, benchsvc.Impl{}, tandem.WithBorrowedBytes()); err != nil {
 		return nil, err
 	}
 	return serveTandemOn(srv, ln), nil
