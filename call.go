@@ -29,7 +29,8 @@ type Call struct {
 	swept    bool     // the default timeout applies: its context has no deadline
 	sweptOn  uint64   // the peer's sweeps when it started, if swept
 	one      [1]any   // the result pointer as the codec's list
-	lent     *lending // its arguments' byte slices the writer may still read; see largeFrame
+	lends    bool     // its arguments' byte slices may be lent to the writer (see largeFrame)
+	lent     *lending // those the writer may still read
 	argBuf   [6]any   // room for args, so the caller's variadic slice stays on its stack
 
 	mu        sync.Mutex
@@ -117,20 +118,21 @@ func (p *Peer) Call(ctx context.Context, method string, result any, args ...any)
 	if len(p.cfg.clientInterceptors) > 0 {
 		a := append([]any(nil), args...)
 		return p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p}, a, func(ctx context.Context) error {
-			return p.call(ctx, method, result, a)
+			return p.call(ctx, method, result, a, true)
 		})
 	}
-	return p.call(ctx, method, result, args)
+	return p.call(ctx, method, result, args, true)
 }
 
-// call is Call without interceptors.
-func (p *Peer) call(ctx context.Context, method string, result any, args []any) error {
+// call is Call without interceptors. With lend, the writer may send args' large byte
+// slices from where they lie until call returns (see largeFrame); without, it copies them.
+func (p *Peer) call(ctx context.Context, method string, result any, args []any, lend bool) error {
 	p.takeLentReading() // if a handler called us on the reading goroutine, someone must read the result
 	c, _ := p.calls.Get().(*Call)
 	if c == nil {
 		c = &Call{done: make(chan struct{}, 1), blocking: true}
 	}
-	c.Method, c.Result, c.peer = method, result, p
+	c.Method, c.Result, c.peer, c.lends = method, result, p, lend
 	c.setArgs(args)
 	err := p.acquireSlot(ctx, method)
 	if err == nil {
@@ -179,6 +181,10 @@ func (c *Call) setArgs(args []any) {
 // Go starts a call like [Peer.Call] and returns at once. The call's Done channel is closed
 // when it completes; [Call.Then] adds a callback. Errors in starting the call, such as a
 // closed connection, are reported by the returned call, never by a panic.
+//
+// Go may read args until Done is closed: with client interceptors, or while the other
+// side's in-flight limit is reached, it encodes them later, on a goroutine of the call's
+// own. Do not change them before then.
 func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *Call {
 	p.takeOverReading()
 	c := &Call{Method: method, Result: result, peer: p, done: make(chan struct{})}
@@ -189,7 +195,7 @@ func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *
 		c.cancelFn = cancel
 		go func() {
 			err := p.interceptOutgoing(ctx, CallInfo{Method: method, Peer: p}, a, func(ctx context.Context) error {
-				return p.call(ctx, method, result, a)
+				return p.call(ctx, method, result, a, false) // Go has returned: lend nothing
 			})
 			cancel()
 			c.finish(err)
@@ -203,7 +209,7 @@ func (p *Peer) Go(ctx context.Context, method string, result any, args ...any) *
 		ctx, cancel := context.WithCancel(ctx)
 		c.cancelFn = cancel
 		go func() {
-			err := p.call(ctx, method, result, a)
+			err := p.call(ctx, method, result, a, false) // Go has returned: lend nothing
 			cancel()
 			c.finish(err)
 		}()
@@ -472,10 +478,10 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	}
 	// A frame with a large payload is encoded into a buffer of its own, sized in advance
 	// and without holding the write buffer, and goes out in chunks; others straight into
-	// the write buffer. A blocking call's byte slices may be lent to the writer: the
-	// caller waits for its result, which comes after they have been written, and reclaims
-	// them if it stops waiting sooner.
-	large := planLarge(args, p.w.refs(p.codec), c != nil && c.blocking)
+	// the write buffer. The byte slices of a call made with Call may be lent to the
+	// writer: the caller waits for its result, which comes after they have been written,
+	// and reclaims them if it stops waiting sooner.
+	large := planLarge(args, p.w.refs(p.codec), c != nil && c.lends)
 	isLarge := large != nil
 	var dst []byte
 	var err error

@@ -244,3 +244,34 @@ func TestResultsWrittenBeforeTheNextCall(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestGoLendsNothing: Go encodes its call before it returns (without client interceptors
+// and with an in-flight slot free), and the caller may then reuse its arguments, so large
+// byte slices must be copied into the frame, not lent to the writer as Call lends them.
+func TestGoLendsNothing(t *testing.T) {
+	for _, tr := range transports()[1:3] { // TCP and Unix: the sockets that lend
+		t.Run(tr.name, func(t *testing.T) {
+			srv := newServer(t)
+			must(t, srv.Register(Blobs{}))
+			p := tr.dial(t, srv, newServer(t))
+			ctx := ctxTimeout(t, 30*time.Second)
+			for k := range 4 {
+				arg := pattern(3<<20, byte(k))
+				sent := bytes.Clone(arg)
+				var got []byte
+				c := p.Go(ctx, "Blobs.Echo", &got, arg)
+				for i := range arg {
+					arg[i] = 0xFF
+				}
+				must(t, c.Wait())
+				if !bytes.Equal(got, sent) {
+					i := 0
+					for i < len(got) && i < len(sent) && got[i] == sent[i] {
+						i++
+					}
+					t.Fatalf("call %d: the echo of %d bytes differs from the argument as it was when Go returned, first at %d", k, len(got), i)
+				}
+			}
+		})
+	}
+}

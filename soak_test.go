@@ -80,6 +80,7 @@ func TestSoak(t *testing.T) {
 	srv := newServer(t, append(opts, tandem.WithMaxInflight(256), tandem.WithHandshakeTimeout(500*time.Millisecond))...)
 	gate := newGate()
 	must(t, srv.Register(&Calc{}))
+	must(t, srv.RegisterName("Borrow", &Calc{}, tandem.WithBorrowedBytes()))
 	must(t, srv.Register(gate))
 	must(t, srv.Register(Sink{}))
 	must(t, srv.Register(&Worker{}))
@@ -278,11 +279,16 @@ func soakOp(ctx context.Context, p *tandem.Peer, sc *soakCounts) {
 			n = rand.IntN(1536 << 10) // often over 128 KiB: in chunks
 		}
 		in := make([]byte, n)
+		seed := byte(rand.IntN(256)) // distinct contents, so a buffer reused too soon shows
 		for i := range in {
-			in[i] = byte(i)
+			in[i] = byte(i) + seed
+		}
+		svc := "Calc"
+		if rand.IntN(2) == 0 {
+			svc = "Borrow" // its handler's argument is a view of the frame
 		}
 		var out []byte
-		err := p.Call(ctx, "Calc.Echo", &out, in)
+		err := p.Call(ctx, svc+".Echo", &out, in)
 		if err == nil && !bytes.Equal(in, out) {
 			sc.bad("Echo of %d bytes returned %d different bytes", len(in), len(out))
 		}
