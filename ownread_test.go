@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,11 +18,12 @@ import (
 )
 
 // These tests cover a caller reading its own result (ownread.go): when no other result is
-// awaited, the reading goroutine exits, the next caller reads until its result arrives,
-// for at most a millisecond, and then hands the reading to a goroutine, which must carry
-// on where it stopped, even inside a frame.
+// awaited, the reading goroutine exits, the next caller reads until its result arrives or
+// the watch ends its turn, and then hands the reading to a goroutine, which must carry on
+// where it stopped, even inside a frame.
 
-// ownReadTurn is the longest a caller reads its own result (ownread.go).
+// ownReadTurn is the longest a caller reads its own result while the watch checks every
+// 500µs, as it does after the reading has been idle (ownread.go, turnLimit).
 const ownReadTurn = time.Millisecond
 
 // rawCallee serves a Calc on one end of a pipe, optionally under TLS, and plays a raw peer
@@ -278,5 +280,82 @@ func TestIdleReadingStillReads(t *testing.T) {
 		default:
 			t.Fatal("peer not done after Close")
 		}
+	})
+}
+
+// deadlineConn counts the read deadlines set on a connection.
+type deadlineConn struct {
+	net.Conn
+	set atomic.Int64
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.set.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestLongTurnsEndedByTheWatch: callers reading their own results leave the read deadline
+// alone call after call (moving it woke the network poller every half millisecond), and
+// the watch ends a turn that lasts, even once it has slowed down to its longest period: a
+// cancelled call returns within turnLimit plus two such periods, and a call whose
+// deadline is further off than turnPrecise ends at its deadline exactly.
+func TestLongTurnsEndedByTheWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
+		must(t, err)
+		defer srv.Close()
+		a, b := net.Pipe()
+		conn := &deadlineConn{Conn: a}
+		p, br, _ := rawHandshake(t, srv, conn, b)
+		defer p.Close()
+		call := func() {
+			t.Helper()
+			answerOne(t, b, br)
+			must(t, p.Call(context.Background(), "Raw.One", nil))
+		}
+		call()
+		synctest.Wait()
+		before := conn.set.Load()
+		for range 1000 { // 100ms of calls, one at a time
+			call()
+			time.Sleep(100 * time.Microsecond)
+		}
+		if n := conn.set.Load() - before; n > 4 {
+			t.Errorf("1000 calls over 100ms set the read deadline %d times, want at most 4", n)
+		}
+
+		never := func(ctx context.Context) (time.Duration, error) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f := nextCall(t, br)
+				if c := readWholeFrame(t, br); c.Kind != wire.KindCancel || c.ID != f.ID {
+					t.Errorf("a %v frame for %d, want a cancel for %d", c.Kind, c.ID, f.ID)
+				}
+			}()
+			start := time.Now()
+			err := p.Call(ctx, "Raw.Never", nil)
+			took := time.Since(start)
+			<-done
+			return took, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(2*time.Millisecond, cancel)
+		took, err := never(ctx)
+		if limit := time.Millisecond + 2*4*time.Millisecond; !errors.Is(err, context.Canceled) || took > limit {
+			t.Fatalf("call cancelled after 2ms: %v after %v; want context.Canceled within %v", err, took, limit)
+		}
+		call()
+
+		for range 100 { // slow the watch down again
+			call()
+			time.Sleep(100 * time.Microsecond)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel()
+		if took, err := never(ctx); !errors.Is(err, context.DeadlineExceeded) || took != 30*time.Millisecond {
+			t.Fatalf("call with a 30ms deadline: %v after %v; want context.DeadlineExceeded after 30ms", err, took)
+		}
+		call()
 	})
 }

@@ -26,7 +26,9 @@ import (
 // frames; senders coalesce their writes. A small call may run on the reading goroutine,
 // which then hands the reading to another goroutine if the handler takes long, calls out,
 // or waits on its context. A blocking call made while no other result is awaited
-// may read its own result, for up to a millisecond, before it hands the reading on.
+// may read its own result, for about a millisecond (up to 9ms after a run of calls, as
+// the watch below slows down; sooner at its context's deadline), before it hands the
+// reading on: a call cancelled meanwhile returns within that time.
 // Between such calls, on a peer that has served no call for 100ms, nobody reads: a frame
 // the other side sends unasked (a call, a notification, a ping) is read by the next call
 // or by a goroutine the peer's watch starts, within a millisecond, or within 8ms of the
@@ -65,7 +67,7 @@ type Peer struct {
 	asm        assembly      // the frame being rebuilt from chunks; the reader's only
 	rd         partialFrame  // how far the reading has got through the next frame
 	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
-	turnEnd    time.Time     // the read deadline callers' turns left in place; zero if none
+	turn       ownTurn       // the caller reading its own result, if any (readOwnResult)
 	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
 	frameRead  time.Time     // when the frame being dispatched was read; the reader's only
 
@@ -485,6 +487,8 @@ func (p *Peer) watchInline() {
 	p.watchSeen = runs
 	pipelined := p.pipelined.Swap(false)
 	switch state := p.readState.Load(); {
+	case p.endLongTurn():
+		p.watchEvery = inlineWatch
 	case runs != seen:
 		// The reading changed hands in the last period: nobody is stuck. (Once only: that
 		// may have been the handler that started the watch, which may be blocked.)
@@ -496,11 +500,14 @@ func (p *Peer) watchInline() {
 	case state == readLent || state == readIdle:
 		p.takeOverReading() // the same handler as a period ago, or idle throughout
 		p.watchEvery = inlineWatch
+	case p.turn.inProgress():
+		// A caller reads its own result: keep watching, to end its turn if it lasts.
 	default:
 		p.watchEvery = inlineWatch
 		p.watching.Store(false)
-		// A handler may have started after the check above and found the watch running.
-		if state := p.readState.Load(); (state != readLent && state != readIdle) || !p.watching.CompareAndSwap(false, true) {
+		// A handler or a turn may have started after the checks above and found the watch
+		// running.
+		if state := p.readState.Load(); (state != readLent && state != readIdle && !p.turn.inProgress()) || !p.watching.CompareAndSwap(false, true) {
 			return
 		}
 	}
