@@ -392,7 +392,7 @@ func readEcho(t *testing.T, replies <-chan wire.Frame) wire.Frame {
 }
 
 // Bulk has methods whose arguments and results are large without a large []byte or string
-// in them, so their size is not foreseen before encoding (ownBuffer): the frame is encoded
+// in them, so their size is not foreseen before encoding (planLarge): the frame is encoded
 // into the write buffer and then moved to the chunk queue.
 type Bulk struct{}
 

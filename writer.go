@@ -28,7 +28,8 @@ import (
 // or commitFrame for one that turned out large); those over chunkOver go out a chunk at a
 // time, as the other side's window allows, with the small frames buffered meanwhile
 // written in the same writev, so that a large transfer holds them up by at most about a
-// window.
+// window. The largest byte slices and strings of such frames may stay where they lie and
+// go out in the same writev too (largeFrame).
 type writer struct {
 	conn    net.Conn
 	limit   int           // buffered bytes beyond which senders wait
@@ -283,13 +284,14 @@ func (w *writer) mustFollow(kind wire.Kind, id uint64) bool {
 	return false
 }
 
-// sendOwn queues a frame encoded into a buffer of its own, b, which begins with
-// chunkHeadroom bytes of room; bp is the pooled buffer b lives in, or nil. Senders encode
-// frames they know will be large that way, without holding the lock. It waits while the
-// queue is full, and returns the writer's terminal error if the frame cannot be sent. With
-// direct, if the frame is first in the queue and nothing is being written, the calling
-// goroutine writes it (its first chunk, if it goes in chunks) rather than waking the
-// writer's; as with commit, the connection's reader must not.
+// sendOwn queues a large frame f encoded into b, which begins with chunkHeadroom bytes of
+// room and lives in f's buffer unless the encoder outgrew it; f's refs go with it, and if
+// they hold byte slices, f.lent is set for their owner to wait on (awaitReturn, reclaim).
+// Senders encode frames they know will be large that way, without holding the lock. It
+// waits while the queue is full, and returns the writer's terminal error if the frame
+// cannot be sent. With direct, if the frame is first in the queue and nothing is being
+// written, the calling goroutine writes it (its first chunk, if it goes in chunks) rather
+// than waking the writer's; as with commit, the connection's reader must not.
 func (w *writer) sendOwn(f *largeFrame, b []byte, kind wire.Kind, id uint64, direct bool) error {
 	q := queued{b: b, bp: f.ownedBy(b), refs: f.refs, size: len(b) - chunkHeadroom, kind: kind, id: id}
 	for _, r := range f.refs {
