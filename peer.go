@@ -876,7 +876,7 @@ type argsDecoder struct {
 func (a *argsDecoder) Decode(ptrs ...any) error {
 	var n int
 	var err error
-	if b, ok := a.codec.(listBorrower); ok && a.m.borrow {
+	if b, ok := a.codec.(listBorrower); a.m.borrow && ok {
 		n, err = b.DecodeListBorrowing(a.payload, ptrs)
 	} else {
 		n, err = a.codec.DecodeList(a.payload, ptrs)

@@ -114,7 +114,8 @@ func WithPump(p *Pump) ServiceOption {
 // benchmark machine; bench/README.md).
 //
 // A handler that keeps such bytes, or part of them, beyond its return, or hands them to a
-// goroutine that may, must copy them first (bytes.Clone). Returning them as the result
+// goroutine that may, must copy them first (bytes.Clone): the buffer may hold another
+// connection's frames by then (docs/security.md). Returning them as the result
 // needs no copy: tandem writes the result before it reuses the buffer. Only arguments of
 // type []byte are borrowed, not byte slices inside other arguments, and only with a codec
 // that can (codec/msgpack, the default); with others the option changes nothing.
