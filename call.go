@@ -482,10 +482,9 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	// writer: the caller waits for its result, which comes after they have been written,
 	// and reclaims them if it stops waiting sooner.
 	large := planLarge(args, p.w.refs(p.codec), c != nil && c.lends)
-	isLarge := large != nil
 	var dst []byte
 	var err error
-	if isLarge {
+	if large != nil {
 		dst = (*large.bp)[:chunkHeadroom]
 		// Encoded before it takes its place among the frames, it may overtake a call
 		// with a lower id, or be overtaken by one (docs/protocol.md, "Going away").
@@ -512,18 +511,12 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	}
 	start := len(dst)
 	dst = wire.AppendCall(dst, kind, id, timeout, method, meta, nil)
-	var out []byte
-	var left int
-	if isLarge {
-		out, left, err = large.encode(p.codec, dst, args)
-	} else {
-		out, err = appendList(p.codec, dst, args)
-	}
+	out, left, err := large.encode(p.codec, dst, args)
 	if size := len(out) + left - start - wire.LengthSize; err == nil && size > p.remoteMax {
 		err = newErr(ErrFrameTooLarge, nil, "%s: call of %d bytes exceeds the other side's frame limit of %d", method, size, p.remoteMax)
 	}
 	if err != nil {
-		if isLarge {
+		if large != nil {
 			large.release()
 		} else {
 			p.w.commit(dst[:start])
@@ -534,7 +527,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 		return newErr(ErrBadArguments, err, "%s: cannot encode arguments: %v", method, err)
 	}
 	out = wire.FinishFrameLeavingOut(out, start, left)
-	if isLarge {
+	if large != nil {
 		if err := p.w.sendOwn(large, out, kind, id, true); err != nil {
 			return p.writeFailed(method, err)
 		}

@@ -903,9 +903,8 @@ func (p *Peer) sendReply(j *job, res any) {
 	// before it takes another job; not if the connection's reader does, which must not
 	// wait for the writer.
 	large := planLarge(vals, p.w.refs(p.codec), j.read.IsZero())
-	isLarge := large != nil
 	var dst []byte
-	if isLarge {
+	if large != nil {
 		dst = (*large.bp)[:chunkHeadroom]
 	} else {
 		var err error
@@ -916,14 +915,7 @@ func (p *Peer) sendReply(j *job, res any) {
 	}
 	start := len(dst)
 	dst = wire.AppendHeader(dst, wire.KindReply, 0, j.id, 0)
-	var out []byte
-	var left int
-	var err error
-	if isLarge {
-		out, left, err = large.encode(p.codec, dst, vals)
-	} else {
-		out, err = appendList(p.codec, dst, vals)
-	}
+	out, left, err := large.encode(p.codec, dst, vals)
 	j.one[0] = nil
 	if size := len(out) + left - start - wire.LengthSize; err == nil && size > p.remoteMax {
 		err = newErr(ErrFrameTooLarge, nil, "%s: result of %d bytes exceeds the caller's frame limit of %d", m.full, size, p.remoteMax)
@@ -932,7 +924,7 @@ func (p *Peer) sendReply(j *job, res any) {
 		if !errors.Is(err, ErrFrameTooLarge) {
 			err = Errorf(CodeInternal, "%s: cannot encode result: %v", m.full, err)
 		}
-		if isLarge {
+		if large != nil {
 			large.release()
 			p.sendError(j.id, err)
 			return
@@ -941,7 +933,7 @@ func (p *Peer) sendReply(j *job, res any) {
 		return
 	}
 	out = wire.FinishFrameLeavingOut(out, start, left)
-	if isLarge {
+	if large != nil {
 		if p.w.sendOwn(large, out, wire.KindReply, j.id, !p.busy()) == nil && large.lent != nil {
 			p.w.awaitReturn(large.lent)
 		}

@@ -670,10 +670,11 @@ func planLarge(vals []any, refs, lendBytes bool) *largeFrame {
 	return &largeFrame{bp: getBuf(chunkHeadroom + kept + 1024), except: except}
 }
 
-// encode appends vals, as a list, to dst, which lives in f.bp, leaving out the values
-// planLarge chose; it returns the extended slice and the number of bytes left out.
+// encode appends vals, as a list, to dst, leaving out the values planLarge chose; it
+// returns the extended slice and the number of bytes left out. A nil f (a frame that is
+// not large, encoded into the write buffer) leaves nothing out.
 func (f *largeFrame) encode(c Codec, dst []byte, vals []any) (out []byte, left int, err error) {
-	if len(f.except) == 0 {
+	if f == nil || len(f.except) == 0 {
 		out, err = appendList(c, dst, vals)
 		return out, 0, err
 	}
