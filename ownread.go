@@ -24,7 +24,8 @@ import (
 // turnPrecise, which the read deadline then enforces. The caller then, or as soon as a
 // call to this side arrives, hands the reading to a new reading goroutine, which carries
 // on where it stopped (partialFrame), and waits the usual way, on its context too: a
-// cancelled call returns within a few milliseconds. While the reading is idle, the watch
+// cancelled call returns within turnLimit plus two watch periods (up to 33ms after a run
+// of calls, when the watch has slowed down; see maxWatch). While the reading is idle, the watch
 // starts a reading goroutine within two periods, so that frames the other side sends
 // unasked are read.
 //
@@ -33,8 +34,10 @@ import (
 // ended by the watch, which runs anyway, took a sequential caller from 16.3-17.3k to
 // 20.0-21.8k calls/s (2 pairs on this project's benchmark machine; bench/README.md).
 const (
-	turnLimit   = time.Millisecond
-	turnPrecise = 10 * time.Millisecond
+	turnLimit = time.Millisecond
+	// turnPrecise is as late as the watch may end a turn: a context deadline sooner than
+	// that is set as the read deadline, so that the call ends on time.
+	turnPrecise = turnLimit + 2*maxWatch
 	// ownReadTurn bounds a turn should the watch be late: the read deadline turns leave
 	// in place, moved when less than half of it remains.
 	ownReadTurn = 100 * time.Millisecond

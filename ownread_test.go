@@ -297,8 +297,9 @@ func (c *deadlineConn) SetReadDeadline(t time.Time) error {
 // TestLongTurnsEndedByTheWatch: callers reading their own results leave the read deadline
 // alone call after call (moving it woke the network poller every half millisecond), and
 // the watch ends a turn that lasts, even once it has slowed down to its longest period: a
-// cancelled call returns within turnLimit plus two such periods, and a call whose
-// deadline is further off than turnPrecise ends at its deadline exactly.
+// cancelled call returns within turnLimit plus two such periods, and a call ends at its
+// deadline exactly, whether that is further off than turnPrecise (the turn ends and the
+// caller waits on its context) or sooner (the read deadline).
 func TestLongTurnsEndedByTheWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, err := tandem.NewServer(tandem.WithLogger(slog.New(slog.DiscardHandler)))
@@ -342,19 +343,36 @@ func TestLongTurnsEndedByTheWatch(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(2*time.Millisecond, cancel)
 		took, err := never(ctx)
-		if limit := time.Millisecond + 2*4*time.Millisecond; !errors.Is(err, context.Canceled) || took > limit {
+		if limit := time.Millisecond + 2*16*time.Millisecond; !errors.Is(err, context.Canceled) || took > limit {
 			t.Fatalf("call cancelled after 2ms: %v after %v; want context.Canceled within %v", err, took, limit)
 		}
 		call()
 
-		for range 100 { // slow the watch down again
+		for range 300 { // slow the watch down again
 			call()
 			time.Sleep(100 * time.Microsecond)
 		}
-		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+		ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		if took, err := never(ctx); !errors.Is(err, context.DeadlineExceeded) || took != 30*time.Millisecond {
-			t.Fatalf("call with a 30ms deadline: %v after %v; want context.DeadlineExceeded after 30ms", err, took)
+		if took, err := never(ctx); !errors.Is(err, context.DeadlineExceeded) || took != 50*time.Millisecond {
+			t.Fatalf("call with a 50ms deadline: %v after %v; want context.DeadlineExceeded after 50ms", err, took)
+		}
+		call()
+
+		// A deadline the watch might overrun is set as the read deadline. The watch's phase
+		// against the call's start moves by 1ms a round, over a whole period of it.
+		for extra := range 17 {
+			for range 200 + 10*extra {
+				call()
+				time.Sleep(100 * time.Microsecond)
+			}
+			const d = 15 * time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			took, err := never(ctx)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || took != d {
+				t.Fatalf("call with a %v deadline: %v after %v; want context.DeadlineExceeded after %v", d, err, took, d)
+			}
 		}
 		call()
 	})

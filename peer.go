@@ -26,12 +26,12 @@ import (
 // frames; senders coalesce their writes. A small call may run on the reading goroutine,
 // which then hands the reading to another goroutine if the handler takes long, calls out,
 // or waits on its context. A blocking call made while no other result is awaited
-// may read its own result, for about a millisecond (up to 9ms after a run of calls, as
+// may read its own result, for about a millisecond (up to 33ms after a run of calls, as
 // the watch below slows down; sooner at its context's deadline), before it hands the
 // reading on: a call cancelled meanwhile returns within that time.
 // Between such calls, on a peer that has served no call for 100ms, nobody reads: a frame
 // the other side sends unasked (a call, a notification, a ping) is read by the next call
-// or by a goroutine the peer's watch starts, within a millisecond, or within 8ms of the
+// or by a goroutine the peer's watch starts, within a millisecond, or within 32ms of the
 // end of a run of calls (the watch slows down while calls keep the reading busy).
 type Peer struct {
 	srv       *Server
@@ -412,14 +412,16 @@ const (
 //
 // While the watch finds the reading changing hands every period (handlers run one after
 // another, or callers reading their own results), and no handler has frames queued behind
-// it, its period doubles up to maxWatch: each time it runs costs a goroutine and the
-// waking of a thread, and one every 500µs took a tenth of a sequential caller's throughput
-// (A/B on seq, 3 pairs: 16.6-17.4k calls/s, 3.6 context switches a call, against
-// 18.2-18.7k and 3.2 with the watch off). A handler that blocks then keeps the reading for
-// up to two maxWatch periods; once the watch has acted, it is back to inlineWatch.
+// it, its period doubles up to maxWatch. Each time it runs costs a goroutine and the waking
+// of a second thread, and on a 2-vCPU machine that wake is dear beyond its own cost: it
+// pulls the two processes of a sequential exchange apart onto both CPUs for the next calls.
+// On the project's benchmark machine (bench/README.md), medians of 8-10 alternating rounds
+// of sequential calls: 0.70× raw TCP with a 4ms longest period, 0.78× with 8ms, 0.83× with
+// 16ms. A handler that blocks then keeps the reading for up to two maxWatch periods; once
+// the watch has acted, it is back to inlineWatch.
 const (
 	inlineWatch = 500 * time.Microsecond
-	maxWatch    = 4 * time.Millisecond
+	maxWatch    = 16 * time.Millisecond
 )
 
 // runInline runs j on the reading goroutine: no hand-off to a worker, no goroutine woken,

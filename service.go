@@ -44,9 +44,9 @@ const (
 	// connection's reading goroutine, saving a hand-off; the reading then moves to another
 	// goroutine as soon as the handler makes a call or waits on its context, or when it is
 	// still running at the next of the reader's watches. So a call waits at most about a
-	// millisecond for a handler that arrived before it on the same connection; 8ms if the
+	// millisecond for a handler that arrived before it on the same connection; 32ms if the
 	// handler blocks after a run of calls that came one at a time, when the watch slows
-	// down to every 4ms.
+	// down to every 16ms.
 	Concurrent Mode = iota
 	// Serialized runs one call at a time, in arrival order: the object needs no locks.
 	Serialized
