@@ -39,8 +39,9 @@ const (
 	// that is set as the read deadline, so that the call ends on time.
 	turnPrecise = turnLimit + 2*maxWatch
 	// ownReadTurn bounds a turn should the watch be late: the read deadline turns leave
-	// in place, moved when less than half of it remains.
-	ownReadTurn = 100 * time.Millisecond
+	// in place, moved when less than half of it remains. Each move may wake a thread, as
+	// each check of the watch does, so a steady run of calls moves it twice a second.
+	ownReadTurn = time.Second
 )
 
 // ownTurn is the state of a caller's turn at reading, shared with the watch.
