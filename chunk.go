@@ -55,6 +55,13 @@ const (
 	betweenLately = 50 * time.Millisecond
 )
 
+// A window must grant more than its last quarter is worth to a sender that waits for
+// minChunk: the reader grants only once a quarter of the window is used, and a sender
+// holding less than minChunk of credit sends nothing, so with a window under 4/3 of
+// minChunk both could wait for each other. (This fails to compile if betweenWindow is too
+// small; the configurable window's least, wire.ChunkWindow, is 64 KiB.)
+const _ = uint(betweenWindow - betweenWindow/4 - minChunk)
+
 // partialFrame is how far the reading has got through the frame it is reading. It lives
 // in the peer, not on a goroutine's stack, so that a read stopped by a deadline (a caller
 // reading its own result gives up the reading after a while; see readOwnResult) loses
