@@ -78,6 +78,7 @@ type Peer struct {
 	serving         map[uint64]*callCtx   // incoming calls in progress, by id
 	notifying       map[*callCtx]struct{} // incoming notifications in progress
 	active          int                   // incoming calls and notifications not yet finished
+	returning       int                   // of those, handlers waiting for their large result to be written (awaitReturn)
 	lastAccepted    uint64                // highest incoming call id accepted
 	goingAway       bool                  // we sent going-away: refuse new calls
 	remoteGoingAway bool                  // the other side did: fail new calls fast
@@ -688,7 +689,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 		if len(f.Payload) <= chunkOver && m.inline() {
 			// The reader may as well run the call. Not a large one, whose decoding alone
 			// would hold up the frames behind it.
-			j.more = p.br.Buffered() > 0
+			j.more = p.callBuffered()
 			j.read = p.frameRead
 			return true, j, nil
 		}
@@ -713,11 +714,30 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	return true, nil, nil
 }
 
-// busy reports whether more than one incoming call or notification is in progress.
+// callBuffered reports whether the input buffered behind the frame just read begins with
+// a call or a notification (or too little of a frame to tell): the reader runs a burst of
+// those before it writes their replies together. Chunks of a large frame, results and the
+// like do not make a burst: a reply waiting for them would wait for nothing.
+func (p *Peer) callBuffered() bool {
+	n := p.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	if n <= wire.LengthSize {
+		return true
+	}
+	b, _ := p.br.Peek(wire.LengthSize + 1) // buffered already: no read
+	k := wire.Kind(b[wire.LengthSize])
+	return k == wire.KindCall || k == wire.KindNotify
+}
+
+// busy reports whether more than one incoming call or notification is in progress, not
+// counting handlers that have returned and wait for their large result to be written: they
+// will not reply again, so a small reply need not wait to share a write with theirs.
 func (p *Peer) busy() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.active > 1
+	return p.active-p.returning > 1
 }
 
 // full reports whether another incoming call (or notification) would exceed the in-flight
@@ -937,7 +957,13 @@ func (p *Peer) sendReply(j *job, res any) {
 	out = wire.FinishFrameLeavingOut(out, start, left)
 	if large != nil {
 		if p.w.sendOwn(large, out, wire.KindReply, j.id, !p.busy()) == nil && large.lent != nil {
+			p.mu.Lock()
+			p.returning++
+			p.mu.Unlock()
 			p.w.awaitReturn(large.lent)
+			p.mu.Lock()
+			p.returning--
+			p.mu.Unlock()
 		}
 		return
 	}
