@@ -213,32 +213,35 @@ func holderPipe(t *testing.T) (*Holder, net.Conn, <-chan wire.Frame) {
 }
 
 // TestWatchPeriod checks how soon the watch takes the reading from a blocked handler, in
-// fake time: within 32ms after a run of calls that came one at a time, while the watch
-// checks every 16ms, but not within 2ms; within 1ms after a run of calls pipelined behind
-// each other, for which the watch keeps its 500µs period.
+// fake time: after a run of calls that came one at a time, the watch has slowed down to
+// its longest period, 16ms, so it takes one to two of those periods, whatever its phase
+// against the handler's start; after a run of calls pipelined behind each other, for which
+// the watch keeps its 500µs period, within 1ms.
 func TestWatchPeriod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, b, replies := holderPipe(t)
-		defer b.Close()
-		id := uint64(1)
-		call := func(method string, payload ...byte) []byte {
-			id += 2
-			return callFrame(id, method, payload)
-		}
-		send := func(frames ...[]byte) {
-			_, err := b.Write(bytes.Join(frames, nil))
-			must(t, err)
-		}
-		reply := func() {
+		// blocked runs calls, then has method's handler block on the reader, sends a call
+		// behind it and returns how long its reply took. A fresh peer each time: a method
+		// whose handler blocked runs its next calls on workers.
+		blocked := func(method string, calls func(send func(...[]byte), call func(string, ...byte) []byte, reply func())) time.Duration {
 			t.Helper()
-			if f := <-replies; f.Kind != wire.KindReply {
-				t.Fatalf("got a %v frame, want a reply", f.Kind)
+			h, b, replies := holderPipe(t)
+			defer b.Close()
+			id := uint64(1)
+			call := func(method string, payload ...byte) []byte {
+				id += 2
+				return callFrame(id, method, payload)
 			}
-		}
-		// blocked has method's handler block on the reader, then sends a call and
-		// returns how long its reply took.
-		blocked := func(method string) time.Duration {
-			t.Helper()
+			send := func(frames ...[]byte) {
+				_, err := b.Write(bytes.Join(frames, nil))
+				must(t, err)
+			}
+			reply := func() {
+				t.Helper()
+				if f := <-replies; f.Kind != wire.KindReply {
+					t.Fatalf("got a %v frame, want a reply", f.Kind)
+				}
+			}
+			calls(send, call, reply)
 			go send(call(method, 0x90))
 			synctest.Wait()
 			start := time.Now()
@@ -250,24 +253,31 @@ func TestWatchPeriod(t *testing.T) {
 			return took
 		}
 
-		for range 100 {
-			send(call("Holder.Echo", 0x91, 1))
-			reply()
-			time.Sleep(200 * time.Microsecond)
-		}
-		if took := blocked("Holder.First"); took <= 2*time.Millisecond || took > 32*time.Millisecond {
-			t.Errorf("after calls one at a time, a call behind a blocked handler took %v; want over 2ms (the watch slowed down) and at most 32ms", took)
+		// The watch's phase against the blocked call moves by 1ms a round, over a whole
+		// period of it.
+		for extra := range 17 {
+			took := blocked("Holder.First", func(send func(...[]byte), call func(string, ...byte) []byte, reply func()) {
+				for range 100 + 5*extra {
+					send(call("Holder.Echo", 0x91, 1))
+					reply()
+					time.Sleep(200 * time.Microsecond)
+				}
+			})
+			if took < 16*time.Millisecond || took > 32*time.Millisecond {
+				t.Errorf("after calls one at a time (round %d), a call behind a blocked handler took %v; want 16-32ms (one to two periods of the slowed-down watch)", extra, took)
+			}
 		}
 
-		time.Sleep(20 * time.Millisecond) // the watch stops
-		for range 60 {
-			send(call("Holder.Echo", 0x91, 1), call("Holder.Echo", 0x91, 2), call("Holder.Echo", 0x91, 3))
-			reply()
-			reply()
-			reply()
-			time.Sleep(300 * time.Microsecond)
-		}
-		if took := blocked("Holder.Second"); took > time.Millisecond {
+		took := blocked("Holder.Second", func(send func(...[]byte), call func(string, ...byte) []byte, reply func()) {
+			for range 60 {
+				send(call("Holder.Echo", 0x91, 1), call("Holder.Echo", 0x91, 2), call("Holder.Echo", 0x91, 3))
+				reply()
+				reply()
+				reply()
+				time.Sleep(300 * time.Microsecond)
+			}
+		})
+		if took > time.Millisecond {
 			t.Errorf("after pipelined calls, a call behind a blocked handler took %v; want at most 1ms", took)
 		}
 	})
