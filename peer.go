@@ -27,7 +27,7 @@ import (
 // which then hands the reading to another goroutine if the handler takes long, calls out,
 // or waits on its context. A blocking call made while no other result is awaited
 // may read its own result, for about a millisecond (up to 33ms after a run of calls, as
-// the watch below slows down; sooner at its context's deadline), before it hands the
+// the peer's watch slows down; sooner at its context's deadline), before it hands the
 // reading on: a call cancelled meanwhile returns within that time.
 // Between such calls, on a peer that has served no call for 100ms, nobody reads: a frame
 // the other side sends unasked (a call, a notification, a ping) is read by the next call
