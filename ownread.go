@@ -25,9 +25,9 @@ import (
 // call to this side arrives, hands the reading to a new reading goroutine, which carries
 // on where it stopped (partialFrame), and waits the usual way, on its context too: a
 // cancelled call returns within turnLimit plus two watch periods (up to 33ms after a run
-// of calls, when the watch has slowed down; see maxWatch). While the reading is idle, the watch
-// starts a reading goroutine within two periods, so that frames the other side sends
-// unasked are read.
+// of calls, when the watch has slowed down; see maxWatch). While the reading is idle, the
+// watch starts a reading goroutine within two periods, so that frames the other side
+// sends unasked are read.
 //
 // Turns used to end by a read deadline of their own, 1ms after they started. Setting it
 // moved a timer every half millisecond, which woke the network poller each time; turns
