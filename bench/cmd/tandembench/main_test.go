@@ -60,3 +60,30 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsWithoutOtherFrameworks pins the report of a run that left net/rpc and gRPC
+// out: the seq and conc targets used to read "NaN×" and count as missed whatever tandem did.
+func TestTargetsWithoutOtherFrameworks(t *testing.T) {
+	r := &results{
+		Contenders: []string{"rawtcp", "tandem-msgpack"},
+		Workloads:  []string{"seq", "conc"},
+		Samples: map[string]map[string][]sample{
+			"seq":  {"rawtcp": {{Rate: 1000}}, "tandem-msgpack": {{Rate: 900}}},
+			"conc": {"rawtcp": {{Rate: 1000}}, "tandem-msgpack": {{Rate: 500}}},
+		},
+	}
+	var b strings.Builder
+	r.targets(&b)
+	got := b.String()
+	if strings.Contains(got, "NaN") {
+		t.Errorf("targets print NaN:\n%s", got)
+	}
+	for _, want := range []string{
+		"| seq ≥ 0.85 × rawtcp, ahead of every other framework | 0.90× / – (no other framework in this run) met |",
+		"| conc ≥ 0.6 × rawtcp, ≥ 2 × best of net/rpc and gRPC | 0.50× / – (no other framework in this run) **missed** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+}

@@ -246,6 +246,14 @@ func (r *results) targets(b *strings.Builder) {
 		}
 		return text + " **missed**"
 	}
+	// pair renders a ratio to rawtcp and one to the best other framework, which a run
+	// without net/rpc and gRPC lacks: the target is then judged against rawtcp alone.
+	pair := func(f, o float64) string {
+		if math.IsNaN(o) {
+			return fmt.Sprintf("%.2f× / – (no other framework in this run)", f)
+		}
+		return fmt.Sprintf("%.2f× / %.2f×", f, o)
+	}
 	type target struct {
 		name  string
 		check func(cname string) string
@@ -253,11 +261,11 @@ func (r *results) targets(b *strings.Builder) {
 	targets := []target{
 		{"seq ≥ 0.85 × rawtcp, ahead of every other framework", func(c string) string {
 			f, o := r.ratio("seq", c)
-			return verdict(f, f >= 0.85 && o > 1, fmt.Sprintf("%.2f× / %.2f×", f, o))
+			return verdict(f, f >= 0.85 && (math.IsNaN(o) || o > 1), pair(f, o))
 		}},
 		{"conc ≥ 0.6 × rawtcp, ≥ 2 × best of net/rpc and gRPC", func(c string) string {
 			f, o := r.ratio("conc", c)
-			return verdict(f, f >= 0.6 && o >= 2, fmt.Sprintf("%.2f× / %.2f×", f, o))
+			return verdict(f, f >= 0.6 && (math.IsNaN(o) || o >= 2), pair(f, o))
 		}},
 		{"echo64k ≥ 0.8 × rawtcp", func(c string) string {
 			f, _ := r.ratio("echo64k", c)
