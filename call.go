@@ -26,6 +26,8 @@ type Call struct {
 	// A blocking Call's record is recycled: it is never handed to the caller.
 	blocking bool
 	arrived  bool     // its result frame has been read; set by the reading goroutine
+	ownRead  bool     // its caller is reading frames itself (readOwnResult); the caller's only
+	ownDone  bool     // its result was delivered to its caller reading itself (deliver)
 	swept    bool     // the default timeout applies: its context has no deadline
 	sweptOn  uint64   // the peer's sweeps when it started, if swept
 	one      [1]any   // the result pointer as the codec's list
@@ -110,6 +112,17 @@ func (c *Call) finish(err error) {
 	}
 }
 
+// deliver finishes the call with its result or error as the reading goroutine read it.
+// If that goroutine is the call's own caller (readOwnResult), the error is left in the
+// call for the caller to take when it stops reading: no channel to go through.
+func (c *Call) deliver(err error) {
+	if c.ownRead {
+		c.err, c.ownDone = err, true
+		return
+	}
+	c.finish(err)
+}
+
 // Call calls method ("Service.Method") on the other side with args, waits for the result
 // and decodes it into result (a pointer, or nil to discard it). It returns when the result
 // arrives, ctx ends (the other side's handler is then cancelled), or the connection is lost.
@@ -142,7 +155,11 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any, 
 		if p.readState.Load() == readIdle && p.readState.CompareAndSwap(readIdle, readActive) {
 			p.readOwnResult(ctx, c)
 		}
-		err = p.wait(ctx, c)
+		if c.ownDone {
+			err = c.err
+		} else {
+			err = p.wait(ctx, c)
+		}
 	}
 	if c.lent != nil {
 		p.w.reclaim(c.lent)

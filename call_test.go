@@ -328,3 +328,42 @@ func TestMetadataLimits(t *testing.T) {
 	wantCode(t, err, tandem.CodeInvalidArgument, nil, "65 metadata entries, limit 64")
 	must(t, p.Call(ctxTimeout(t, 5*time.Second), "Calc.Add", nil, 1, 2))
 }
+
+// tagged answers with its tag, so that a test can tell which of several services of the
+// same type a call reached.
+type tagged string
+
+func (t tagged) Name() string { return string(t) }
+
+// TestCallsReachTheirService alternates calls between services that share method names,
+// including one registered after the connection was up, and names that differ from a
+// known one by a letter: the reader's method cache must never answer for another name.
+func TestCallsReachTheirService(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv, p := setup(t, tr)
+		must(t, srv.RegisterName("A", tagged("a")))
+		ctx := ctxTimeout(t, 10*time.Second)
+		name := func(method string) (string, error) {
+			var got string
+			err := p.Call(ctx, method, &got)
+			return got, err
+		}
+		if _, err := name("B.Name"); !errors.Is(err, tandem.ErrUnknownService) {
+			t.Fatalf("B.Name before B is registered: %v", err)
+		}
+		must(t, srv.RegisterName("B", tagged("b")))
+		for i := range 6 {
+			for _, c := range []struct{ method, want string }{{"A.Name", "a"}, {"A.Name", "a"}, {"B.Name", "b"}, {"A.Name", "a"}} {
+				got, err := name(c.method)
+				if err != nil || got != c.want {
+					t.Fatalf("round %d: %s = %q, %v; want %q", i, c.method, got, err, c.want)
+				}
+			}
+			for _, unknown := range []string{"A.Nam", "A.Names", "A.name", "B.Nome"} {
+				if _, err := name(unknown); !errors.Is(err, tandem.ErrUnknownMethod) {
+					t.Fatalf("round %d: %s: %v, want ErrUnknownMethod", i, unknown, err)
+				}
+			}
+		}
+	})
+}

@@ -116,7 +116,9 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	t.started = now
 	t.mu.Unlock()
 	p.watchReading() // armed already, unless it stopped just now
+	c.ownRead = true
 	first, err := p.readOwn(c)
+	c.ownRead = false // before the reading changes hands: another reader finishes c the usual way
 	// The turn is over before the reading changes hands: no watch may end it after.
 	t.mu.Lock()
 	t.started = time.Time{}

@@ -70,6 +70,7 @@ type Peer struct {
 	turn       ownTurn       // the caller reading its own result, if any (readOwnResult)
 	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
 	frameRead  time.Time     // when the frame being dispatched was read; the reader's only
+	lastMethod methodCache   // the reader's last method found; the reader's only
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
@@ -635,7 +636,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	if !notify && (f.ID == 0 || (f.ID%2 == 1) == p.dialer) {
 		return false, nil, newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
 	}
-	svc, m, lookupErr := p.srv.lookup(f.Method)
+	svc, m, lookupErr := p.lookup(f.Method)
 	p.mu.Lock()
 	if !notify {
 		if _, dup := p.serving[f.ID]; dup {
@@ -712,6 +713,30 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 		}
 	}
 	return true, nil, nil
+}
+
+// methodCache is the last method a peer's reader found, with the services it was found
+// among: a connection's calls tend to go to the same method, and comparing its name costs
+// less than the two map lookups it saves.
+type methodCache struct {
+	services *map[string]*service
+	svc      *service
+	m        *boundMethod
+}
+
+// lookup is [Server.lookup] through the reader's cache. A service registered since then
+// replaces the server's map of services, which empties the cache.
+func (p *Peer) lookup(name []byte) (*service, *boundMethod, error) {
+	services := p.srv.services.Load()
+	if c := &p.lastMethod; c.services == services && c.m != nil && c.m.full == string(name) {
+		return c.svc, c.m, nil
+	}
+	svc, m, err := p.srv.lookup(name)
+	if err == nil {
+		// Found among services or a later map: if later, the entry never matches again.
+		p.lastMethod = methodCache{services: services, svc: svc, m: m}
+	}
+	return svc, m, err
 }
 
 // callBuffered reports whether the input buffered behind the frame just read begins with
@@ -1067,7 +1092,7 @@ func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 				e.Details[d.Key] = d.Value
 			}
 		}
-		c.finish(e)
+		c.deliver(e)
 		return false
 	}
 	if len(f.Payload) > chunkOver {
@@ -1079,7 +1104,7 @@ func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 		}(f.Payload)
 		return true
 	}
-	c.finish(p.decodeResult(c, f.Payload))
+	c.deliver(p.decodeResult(c, f.Payload))
 	return false
 }
 
