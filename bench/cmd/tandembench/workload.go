@@ -32,6 +32,9 @@ type workload struct {
 	unit  string // of sample.Rate
 	about string
 	run   func(ctx context.Context, c contender, addr string, o *options) (sample, error)
+	// all, if set, runs the workload on every contender at once, in place of run; cs is
+	// in the round's order, and addrs maps a contender's server to its address.
+	all func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error)
 }
 
 const (
@@ -41,23 +44,23 @@ const (
 )
 
 var workloads = []workload{
-	{"seq", "calls/s", "one caller, sequential small calls", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
-		return drive(ctx, c, addr, o.duration, 1, 1, smallCall)
+	{name: "seq", unit: "calls/s", about: fmt.Sprintf("one caller, sequential small calls, the contenders taking turns of %v", seqTurn), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
+		return takeTurns(ctx, cs, addrs, o.duration, smallCall)
 	}},
 	{"conc", "calls/s", fmt.Sprintf("%d callers sharing one connection", concCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return drive(ctx, c, addr, o.duration, 1, concCallers, smallCall)
-	}},
+	}, nil},
 	{"conns", "calls/s", fmt.Sprintf("%d connections x %d callers", connsConns, connsCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return drive(ctx, c, addr, o.duration, connsConns, connsCallers, smallCall)
-	}},
+	}, nil},
 	{"echo64k", "MB/s", "sequential 64 KiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return echo(ctx, c, addr, o.duration, 64<<10)
-	}},
+	}, nil},
 	{"echo4m", "MB/s", "sequential 4 MiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return echo(ctx, c, addr, o.duration, 4<<20)
-	}},
-	{"hol", "calls/s", "sequential small calls while a 4 MiB echo loops on the same connection", headOfLine},
-	{"allocs", "", "client-side allocations per sequential small call", allocs},
+	}, nil},
+	{"hol", "calls/s", "sequential small calls while a 4 MiB echo loops on the same connection", headOfLine, nil},
+	{"allocs", "", "client-side allocations per sequential small call", allocs, nil},
 }
 
 func workloadNames() []string {
@@ -146,6 +149,52 @@ func drive(ctx context.Context, c contender, addr string, d time.Duration, conns
 		return sample{}, err
 	}
 	return r.sample(nil), nil
+}
+
+// seqTurn is how long each contender calls at a time in the seq workload. On the shared
+// 2-core machine the suite runs on, the rate a sequential caller gets drifts by a third and
+// more over seconds (raw TCP alone ran at 20-27k calls/s in consecutive 2s runs), which
+// made the ratio of two contenders measured a few seconds apart swing as much; turns this
+// short put every contender through the same spells.
+const seqTurn = 50 * time.Millisecond
+
+// takeTurns runs f on one connection of each contender, one caller each, the contenders
+// taking turns of seqTurn until each has called for d (after a warm-up each), and returns
+// each contender's calls over its turns, in the order of cs.
+func takeTurns(ctx context.Context, cs []contender, addrs map[string]string, d time.Duration, f op) ([]sample, error) {
+	cls := make([]client, len(cs))
+	defer func() {
+		for _, cl := range cls {
+			if cl != nil {
+				cl.Close()
+			}
+		}
+	}()
+	for i, c := range cs {
+		var err error
+		if cls[i], err = c.dial(ctx, addrs[c.server], false); err != nil {
+			return nil, fmt.Errorf("%s: dial: %w", c.name, err)
+		}
+		if _, err := callers(ctx, cls[i:i+1], 1, warmup(d), f); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	turns := make([]runResult, len(cs))
+	for ran := time.Duration(0); ran < d; ran += seqTurn {
+		for i := range cs {
+			r, err := callers(ctx, cls[i:i+1], 1, seqTurn, f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cs[i].name, err)
+			}
+			turns[i].elapsed += r.elapsed
+			turns[i].lats = append(turns[i].lats, r.lats...)
+		}
+	}
+	out := make([]sample, len(cs))
+	for i, t := range turns {
+		out[i] = t.sample(nil)
+	}
+	return out, nil
 }
 
 // run is the outcome of one timed batch of callers.
@@ -315,6 +364,24 @@ func runRounds(ctx context.Context, o *options, addrs map[string]string, progres
 		}
 		for _, wname := range o.workloads {
 			w := workloadByName(wname)
+			if w.all != nil {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				cs := make([]contender, len(order))
+				for i, cname := range order {
+					cs[i] = contenderByName(cname)
+				}
+				ss, err := w.all(ctx, cs, addrs, o)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %s: %w", round+1, wname, err)
+				}
+				for i, s := range ss {
+					res.Samples[wname][order[i]] = append(res.Samples[wname][order[i]], s)
+					progress("round %d/%d  %-8s %-15s %s", round+1, o.rounds, wname, order[i], s.brief(w))
+				}
+				continue
+			}
 			for _, cname := range order {
 				if err := ctx.Err(); err != nil {
 					return nil, err
