@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,6 +86,53 @@ func TestTargetsWithoutOtherFrameworks(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+}
+
+// turnClient is a contender's connection that records, in a log shared by all, whose turn
+// each call was.
+type turnClient struct {
+	name string
+	mu   *sync.Mutex
+	log  *[]string
+}
+
+func (c turnClient) Add(_ context.Context, a, b int64) (int64, error) {
+	c.mu.Lock()
+	if n := len(*c.log); n == 0 || (*c.log)[n-1] != c.name {
+		*c.log = append(*c.log, c.name)
+	}
+	c.mu.Unlock()
+	return a + b, nil
+}
+
+func (c turnClient) Echo(_ context.Context, b []byte) ([]byte, error) { return b, nil }
+func (c turnClient) Close() error                                     { return nil }
+
+// TestSeqTakesTurns checks that the seq workload alternates the contenders in turns,
+// rather than running one after another, and gives each about the same measured time.
+func TestSeqTakesTurns(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	var cs []contender
+	for _, name := range []string{"a", "b"} {
+		cs = append(cs, contender{name: name, dial: func(context.Context, string, bool) (client, error) {
+			return turnClient{name: name, mu: &mu, log: &log}, nil
+		}})
+	}
+	d := 3 * seqTurn
+	ss, err := takeTurns(context.Background(), cs, nil, d, smallCall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The warm-ups come first, one contender after the other: a, b; then a turn each, 3 times.
+	if want := []string{"a", "b", "a", "b", "a", "b", "a", "b"}; !slices.Equal(log, want) {
+		t.Errorf("turns went %v, want %v", log, want)
+	}
+	for i, s := range ss {
+		if s.Calls == 0 || s.Elapsed < d {
+			t.Errorf("%s: %d calls in %v, want some in at least %v", cs[i].name, s.Calls, s.Elapsed, d)
 		}
 	}
 }
