@@ -110,7 +110,7 @@ func (c turnClient) Add(_ context.Context, a, b int64) (int64, error) {
 func (c turnClient) Echo(_ context.Context, b []byte) ([]byte, error) { return b, nil }
 func (c turnClient) Close() error                                     { return nil }
 
-// TestSeqTakesTurns checks that the seq workload alternates the contenders in turns,
+// TestSeqTakesTurns checks that the seq workload (as conc and conns) alternates the contenders in turns,
 // rather than running one after another, and gives each about the same measured time.
 func TestSeqTakesTurns(t *testing.T) {
 	var mu sync.Mutex
@@ -121,8 +121,8 @@ func TestSeqTakesTurns(t *testing.T) {
 			return turnClient{name: name, mu: &mu, log: &log}, nil
 		}})
 	}
-	d := 3 * seqTurn
-	ss, err := takeTurns(context.Background(), cs, nil, d, smallCall)
+	d := 3 * turn
+	ss, err := takeTurns(context.Background(), cs, nil, d, turn, 1, 1, smallCall)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,15 +44,15 @@ const (
 )
 
 var workloads = []workload{
-	{name: "seq", unit: "calls/s", about: fmt.Sprintf("one caller, sequential small calls, the contenders taking turns of %v", seqTurn), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
-		return takeTurns(ctx, cs, addrs, o.duration, smallCall)
+	{name: "seq", unit: "calls/s", about: "one caller, sequential small calls", all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
+		return takeTurns(ctx, cs, addrs, o.duration, turn, 1, 1, smallCall)
 	}},
-	{"conc", "calls/s", fmt.Sprintf("%d callers sharing one connection", concCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
-		return drive(ctx, c, addr, o.duration, 1, concCallers, smallCall)
-	}, nil},
-	{"conns", "calls/s", fmt.Sprintf("%d connections x %d callers", connsConns, connsCallers), func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
-		return drive(ctx, c, addr, o.duration, connsConns, connsCallers, smallCall)
-	}, nil},
+	{name: "conc", unit: "calls/s", about: fmt.Sprintf("%d callers sharing one connection", concCallers), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
+		return takeTurns(ctx, cs, addrs, o.duration, turn, 1, concCallers, smallCall)
+	}},
+	{name: "conns", unit: "calls/s", about: fmt.Sprintf("%d connections x %d callers", connsConns, connsCallers), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
+		return takeTurns(ctx, cs, addrs, o.duration, turn, connsConns, connsCallers, smallCall)
+	}},
 	{"echo64k", "MB/s", "sequential 64 KiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return echo(ctx, c, addr, o.duration, 64<<10)
 	}, nil},
@@ -151,38 +151,41 @@ func drive(ctx context.Context, c contender, addr string, d time.Duration, conns
 	return r.sample(nil), nil
 }
 
-// seqTurn is how long each contender calls at a time in the seq workload. On the shared
-// 2-core machine the suite runs on, the rate a sequential caller gets drifts by a third and
-// more over seconds (raw TCP alone ran at 20-27k calls/s in consecutive 2s runs), which
-// made the ratio of two contenders measured a few seconds apart swing as much; turns this
-// short put every contender through the same spells.
-const seqTurn = 50 * time.Millisecond
+// turn is how long each contender calls at a time in the seq, conc and conns workloads. On
+// the shared 2-core machine the suite runs on, the rate a contender gets drifts by a third
+// and more over seconds (raw TCP alone ran at 20-27k sequential calls/s in consecutive 2s
+// runs), which made the ratio of two contenders measured a few seconds apart swing as
+// much; turns this short put every contender through the same spells.
+const turn = 50 * time.Millisecond
 
-// takeTurns runs f on one connection of each contender, one caller each, the contenders
-// taking turns of seqTurn until each has called for d (after a warm-up each), and returns
-// each contender's calls over its turns, in the order of cs.
-func takeTurns(ctx context.Context, cs []contender, addrs map[string]string, d time.Duration, f op) ([]sample, error) {
-	cls := make([]client, len(cs))
+// takeTurns runs f from perConn callers on each of conns connections per contender, the
+// contenders taking turns of the given length until each has called for d (after a
+// warm-up each), and returns each contender's calls over its turns, in the order of cs.
+func takeTurns(ctx context.Context, cs []contender, addrs map[string]string, d, turn time.Duration, conns, perConn int, f op) ([]sample, error) {
+	cls := make([][]client, len(cs))
 	defer func() {
-		for _, cl := range cls {
-			if cl != nil {
+		for _, closeAll := range cls {
+			for _, cl := range closeAll {
 				cl.Close()
 			}
 		}
 	}()
 	for i, c := range cs {
-		var err error
-		if cls[i], err = c.dial(ctx, addrs[c.server], false); err != nil {
-			return nil, fmt.Errorf("%s: dial: %w", c.name, err)
+		for range conns {
+			cl, err := c.dial(ctx, addrs[c.server], conns*perConn > 1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: dial: %w", c.name, err)
+			}
+			cls[i] = append(cls[i], cl)
 		}
-		if _, err := callers(ctx, cls[i:i+1], 1, warmup(d), f); err != nil {
+		if _, err := callers(ctx, cls[i], perConn, warmup(d), f); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
 	turns := make([]runResult, len(cs))
-	for ran := time.Duration(0); ran < d; ran += seqTurn {
+	for ran := time.Duration(0); ran < d; ran += turn {
 		for i := range cs {
-			r, err := callers(ctx, cls[i:i+1], 1, seqTurn, f)
+			r, err := callers(ctx, cls[i], perConn, turn, f)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", cs[i].name, err)
 			}
