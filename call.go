@@ -19,7 +19,9 @@ type Call struct {
 
 	peer *Peer
 	id   uint64
-	done chan struct{} // closed on completion; for a blocking call, receives one value
+	// done is closed on completion; for a blocking call it receives one value instead,
+	// unless the call's result went straight to its caller reading it (deliver).
+	done chan struct{}
 	err  error
 	args []any // the arguments, until the call frame is written
 
@@ -174,7 +176,7 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any, 
 func (p *Peer) wait(ctx context.Context, c *Call) error {
 	select {
 	case <-c.done:
-		return c.err // read by the caller itself, or already ended
+		return c.err // already ended: by a reader, the default timeout or the connection's end
 	default:
 	}
 	select {
