@@ -59,6 +59,11 @@ func (c *Codec) AppendListExcept(dst []byte, vals []any, except, at []int) (out 
 }
 
 func (c *Codec) appendList(dst []byte, vals []any, except, at []int) (out []byte, _ []int, err error) {
+	if len(except) == 0 {
+		if out, ok := appendScalars(dst, vals); ok {
+			return out, at, nil
+		}
+	}
 	e := encoders.Get().(*encoder)
 	e.w.b = dst
 	i, at0 := 0, len(at)
@@ -140,7 +145,7 @@ func (c *Codec) decodeList(src []byte, ptrs []any, borrow bool) (n int, err erro
 	if err != nil {
 		return 0, err
 	}
-	if n != len(ptrs) || n == 0 {
+	if n != len(ptrs) || n == 0 || decodeScalars(src, ptrs, borrow) {
 		return n, nil
 	}
 	d := decoders.Get().(*decoder)

@@ -11,7 +11,8 @@ import (
 
 // FuzzDecodeList decodes arbitrary bytes into typed pointers and into *any. Decoding may
 // fail, but must not panic (not even a recovered one), and whatever decodes into *any must
-// encode and decode again. Seeds live in testdata/fuzz/FuzzDecodeList.
+// encode and decode again; scalars the codec decodes itself must decode as on the general
+// path. Seeds live in testdata/fuzz/FuzzDecodeList.
 func FuzzDecodeList(f *testing.F) {
 	c := msgpack.New()
 	codectest.Seed(f, c, []any{codectest.When(), []any{[]any{map[string]any{}}}})
@@ -36,6 +37,11 @@ func FuzzDecodeList(f *testing.F) {
 			if errors.Is(err, msgpack.ErrPanic) {
 				t.Fatalf("library panicked: %v", err)
 			}
+		}
+		// Scalars the codec decodes itself decode as on the general path, src taken as one
+		// element of a list.
+		for _, target := range scalarTargets() {
+			decodeBothWays(t, c, src, target)
 		}
 		// Borrowing decodes what copying does, as views of src.
 		var copied, borrowed []byte
