@@ -12,11 +12,11 @@ import (
 // floats. The codec encodes and decodes lists of only such values itself, with the bytes
 // vmihailenco/msgpack would write and the values it would decode: no pooled encoder or
 // decoder to reset, no dispatch on types through reflection. In a sequential exchange the
-// library's larger code runs cold on every call; answering Add(int64, int64) with these
-// paths on the server took the project's benchmark from 0.81-0.84x to 0.85-0.88x a raw
-// TCP echo (3 runs in turns, with the server's dispatch also bypassed; bench/README.md).
-// Anything else, named types included (they may marshal themselves), takes the general
-// path.
+// library's larger code runs cold on every call, and costs far more than a microbenchmark
+// shows: with these paths, one caller's Add(int64, int64) went from 0.73-0.77x to
+// 0.74-0.82x a raw TCP echo through Peer.Call, and from 0.72-0.77x to 0.79-0.88x through
+// generated code (4 runs in turns each; bench/README.md). Anything else, named types
+// included (they may marshal themselves), takes the general path.
 
 // appendScalars appends vals as a MessagePack array if every value is nil or of type bool,
 // int, int32, int64, uint, uint32, uint64, float64, string or []byte, and reports whether
