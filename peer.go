@@ -725,7 +725,7 @@ type methodCache struct {
 }
 
 // lookup is [Server.lookup] through the reader's cache. A service registered since then
-// replaces the server's map of services, which empties the cache.
+// replaces the server's map of services, which the cached entry then no longer matches.
 func (p *Peer) lookup(name []byte) (*service, *boundMethod, error) {
 	services := p.srv.services.Load()
 	if c := &p.lastMethod; c.services == services && c.m != nil && c.m.full == string(name) {
