@@ -168,13 +168,7 @@ func (c *Codec) decodeList(src []byte, ptrs []any, borrow bool) (n int, err erro
 			case *any:
 				err = decodeAny(d.dec, p)
 			case *[]byte:
-				if ok := d.binary(src, func(b []byte) {
-					if borrow {
-						*p = b[:len(b):len(b)]
-					} else {
-						*p = bytes.Clone(b)
-					}
-				}); !ok {
+				if ok := d.binary(src, func(b []byte) { *p = ownBytes(b, borrow) }); !ok {
 					err = d.dec.Decode(p)
 				}
 			case *string:
@@ -204,24 +198,22 @@ func (d *decoder) binary(src []byte, set func([]byte)) bool {
 	if at >= len(src) {
 		return false
 	}
-	var n, hdr int
-	switch c := src[at]; {
-	case c == msgpcode.Bin8 || c == msgpcode.Str8:
-		n, hdr = int(src[at+1]), 2
-	case c == msgpcode.Bin16 || c == msgpcode.Str16:
-		n, hdr = int(binary.BigEndian.Uint16(src[at+1:])), 3
-	case c == msgpcode.Bin32 || c == msgpcode.Str32:
-		n, hdr = int(binary.BigEndian.Uint32(src[at+1:])), 5
-	case msgpcode.IsFixedString(c):
-		n, hdr = int(c&msgpcode.FixedStrMask), 1
-	default:
+	v, size, ok := readBinary(src[at:])
+	if !ok {
 		return false
 	}
-	// scanList has checked that the value lies within src.
-	start := at + hdr
-	set(src[start : start+n])
-	d.r.Seek(int64(start+n), io.SeekStart)
+	set(v)
+	d.r.Seek(int64(at+size), io.SeekStart)
 	return true
+}
+
+// ownBytes returns b as a decoded []byte: a view with its capacity cut to its length if
+// borrowing, else a copy.
+func ownBytes(b []byte, borrow bool) []byte {
+	if borrow {
+		return b[:len(b):len(b)]
+	}
+	return bytes.Clone(b)
 }
 
 // decodeAny decodes into *p: into the pointer *p holds, if any, as encoding/json does;

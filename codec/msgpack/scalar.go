@@ -1,7 +1,6 @@
 package msgpack
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math"
 
@@ -188,11 +187,7 @@ func decodeScalars(src []byte, ptrs []any, borrow bool) bool {
 		case *[]byte:
 			var b []byte
 			if b, size, ok = readBinary(src[at:]); ok {
-				if borrow {
-					*p = b[:len(b):len(b)]
-				} else {
-					*p = bytes.Clone(b)
-				}
+				*p = ownBytes(b, borrow)
 			}
 		}
 		if !ok {

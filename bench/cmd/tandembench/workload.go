@@ -163,21 +163,13 @@ const turn = 50 * time.Millisecond
 // warm-up each), and returns each contender's calls over its turns, in the order of cs.
 func takeTurns(ctx context.Context, cs []contender, addrs map[string]string, d, turn time.Duration, conns, perConn int, f op) ([]sample, error) {
 	cls := make([][]client, len(cs))
-	defer func() {
-		for _, closeAll := range cls {
-			for _, cl := range closeAll {
-				cl.Close()
-			}
-		}
-	}()
 	for i, c := range cs {
-		for range conns {
-			cl, err := c.dial(ctx, addrs[c.server], conns*perConn > 1)
-			if err != nil {
-				return nil, fmt.Errorf("%s: dial: %w", c.name, err)
-			}
-			cls[i] = append(cls[i], cl)
+		var closeAll func()
+		var err error
+		if cls[i], closeAll, err = dialAll(ctx, c, addrs[c.server], conns, conns*perConn > 1); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
+		defer closeAll()
 		if _, err := callers(ctx, cls[i], perConn, warmup(d), f); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
