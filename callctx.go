@@ -69,7 +69,7 @@ func (c *callCtx) errAt(now time.Time) error {
 	defer c.mu.Unlock()
 	if c.err == nil && !c.deadline.IsZero() {
 		if now.IsZero() {
-			now = time.Now()
+			now = c.peer.clock.now()
 		}
 		if !now.Before(c.deadline) {
 			c.endLocked(context.DeadlineExceeded)

@@ -117,7 +117,7 @@ func (p *Peer) readFrame() (*[]byte, error) {
 		if bp != nil || err != nil {
 			return bp, err
 		}
-		p.live.lastRead.Store(time.Now().UnixNano())
+		p.live.lastRead.Store(p.clock.now().UnixNano())
 	}
 }
 

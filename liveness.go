@@ -16,11 +16,11 @@ type liveness struct {
 	mu       sync.Mutex // guards timer and stopped against a tick racing start or stop
 	timer    *time.Timer
 	stopped  bool
-	lastRead atomic.Int64 // UnixNano of the last frame read
+	lastRead atomic.Int64 // UnixNano, by the peer's clock, of the last frame read
 	paused   atomic.Bool  // the reader has stopped reading until a handler ends
-	pingSent int64        // UnixNano of our unanswered ping, or 0; used by tick only
+	pingSent int64        // UnixNano (clock) of our unanswered ping, or 0; used by tick only
 
-	lastPing int64 // UnixNano of the last ping received; used by the reader only
+	lastPing int64 // UnixNano (clock) of the last ping received; used by the reader only
 	strikes  int   // pings received too soon; used by the reader only
 }
 
@@ -29,8 +29,9 @@ const maxPingStrikes = 2
 
 // startLiveness arms the first tick and, on TCP, TCP_USER_TIMEOUT.
 func (p *Peer) startLiveness() {
-	p.live.lastRead.Store(time.Now().UnixNano())
-	next, ok := p.nextTick(time.Now().UnixNano(), 0)
+	now := p.clock.now().UnixNano()
+	p.live.lastRead.Store(now)
+	next, ok := p.nextTick(now, 0)
 	if !ok {
 		return
 	}
@@ -67,7 +68,7 @@ func (p *Peer) tick() {
 		return
 	default:
 	}
-	now := time.Now().UnixNano()
+	now := p.clock.now().UnixNano()
 	if p.live.paused.Load() {
 		// Input is waiting because this side stopped reading it (backpressure): the other
 		// side is not idle, nor can its pongs be read.

@@ -98,7 +98,7 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	// The deadline a turn sets stays in place for the next callers' turns while at least
 	// half of it remains: most calls move no timer (and on a net.Pipe, whose deadlines
 	// allocate, allocate nothing).
-	now := time.Now()
+	now := p.clock.now()
 	dl := now.Add(ownReadTurn)
 	if d, ok := ctx.Deadline(); ok && d.Before(now.Add(turnPrecise)) {
 		dl = d

@@ -68,8 +68,9 @@ type Peer struct {
 	rd         partialFrame  // how far the reading has got through the next frame
 	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
 	turn       ownTurn       // the caller reading its own result, if any (readOwnResult)
-	lastServed atomic.Int64  // UnixNano of the last incoming call or notification accepted
+	lastServed atomic.Int64  // UnixNano (by clock) of the last incoming call or notification accepted
 	frameRead  time.Time     // when the frame being dispatched was read; the reader's only
+	clock      clock         // every time the peer reads, but for the handshake's deadlines
 	lastMethod methodCache   // the reader's last method found; the reader's only
 
 	mu              sync.Mutex
@@ -129,6 +130,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		goaway:    make(chan struct{}),
 		abandoned: make(map[uint64]struct{}),
 		done:      make(chan struct{}),
+		clock:     newClock(),
 	}
 	if remote.maxInflight > 0 {
 		p.slots = make(chan struct{}, remote.maxInflight)
@@ -139,7 +141,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 	} else {
 		p.nextID.Store(2)
 	}
-	p.w = newWriter(conn, 2*int(s.cfg.maxFrameSize), s.cfg.writeTimeout, func(err error) {
+	p.w = newWriter(conn, p.clock, 2*int(s.cfg.maxFrameSize), s.cfg.writeTimeout, func(err error) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			p.terminate(newErr(ErrConnectionLost, err, "connection closed: the other side read nothing for %v (slow consumer)", s.cfg.writeTimeout), false)
 			return
@@ -364,7 +366,7 @@ func (p *Peer) readFrom(first *[]byte) {
 // handle parses and dispatches one frame read whole. It returns the frame's kind, and the
 // job if the reader should run it itself (see runInline).
 func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
-	p.frameRead = time.Now()
+	p.frameRead = p.clock.now()
 	now := p.frameRead.UnixNano()
 	p.live.lastRead.Store(now)
 	if p.asm.buf != nil {

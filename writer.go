@@ -32,6 +32,7 @@ import (
 // go out in the same writev too (largeFrame).
 type writer struct {
 	conn    net.Conn
+	clock   clock
 	limit   int           // buffered bytes beyond which senders wait
 	timeout time.Duration // bound on each write
 	onErr   func(error)
@@ -132,8 +133,8 @@ const queueLimit = 8 << 20
 // write buffer (pongs, refusals): about 2,900 pongs.
 const asyncLimit = 64 << 10
 
-func newWriter(conn net.Conn, limit int, timeout time.Duration, onErr func(error)) *writer {
-	w := &writer{conn: conn, limit: limit, timeout: timeout, onErr: onErr, credit: wire.ChunkWindow, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+func newWriter(conn net.Conn, clock clock, limit int, timeout time.Duration, onErr func(error)) *writer {
+	w := &writer{conn: conn, clock: clock, limit: limit, timeout: timeout, onErr: onErr, credit: wire.ChunkWindow, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
@@ -510,7 +511,7 @@ func (w *writer) flushLocked(withQueue bool) error {
 	var err error
 	// Moving the deadline costs a timer on some transports (net.Pipe), so it is moved only
 	// when less than 3/4 of the timeout is left: a stalled write fails after 3/4 to all of it.
-	if now := time.Now(); w.deadline.Sub(now) < w.timeout*3/4 {
+	if now := w.clock.now(); w.deadline.Sub(now) < w.timeout*3/4 {
 		w.deadline = now.Add(w.timeout)
 		err = w.conn.SetWriteDeadline(w.deadline)
 	}
