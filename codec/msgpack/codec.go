@@ -141,12 +141,12 @@ func (c *Codec) DecodeListBorrowing(src []byte, ptrs []any) (n int, err error) {
 }
 
 func (c *Codec) decodeList(src []byte, ptrs []any, borrow bool) (n int, err error) {
-	n, err = scanList(src, c.maxDepth())
-	if err != nil {
-		return 0, err
+	if decodeScalars(src, ptrs, borrow) {
+		return len(ptrs), nil
 	}
-	if n != len(ptrs) || n == 0 || decodeScalars(src, ptrs, borrow) {
-		return n, nil
+	n, err = scanList(src, c.maxDepth())
+	if err != nil || n != len(ptrs) || n == 0 {
+		return n, err
 	}
 	d := decoders.Get().(*decoder)
 	d.r.Reset(src)

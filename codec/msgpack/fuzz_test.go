@@ -43,6 +43,9 @@ func FuzzDecodeList(f *testing.F) {
 		for _, target := range scalarTargets() {
 			decodeBothWays(t, c, src, target)
 		}
+		// Whole lists of scalars, which the codec validates itself, decode as on the general
+		// path, which scanList validates.
+		decodeListBothWays(t, c, src)
 		// Borrowing decodes what copying does, as views of src.
 		var copied, borrowed []byte
 		var ca, ba any

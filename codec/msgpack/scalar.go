@@ -120,12 +120,17 @@ func appendUint(b []byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
 }
 
-// decodeScalars decodes src, an array that scanList has validated and found to hold
-// len(ptrs) elements, if every pointer is a *int64, *int, *uint64, *uint, *bool, *float64,
-// *string or *[]byte and every element is of a kind this function decodes as the general
-// path would; it reports whether it did. On false, some of ptrs may hold decoded values,
-// which the general path then decodes again.
+// decodeScalars decodes src if it is an array of len(ptrs) elements (at least one) and
+// nothing after it, every pointer is a *int64, *int, *uint64, *uint, *bool, *float64,
+// *string or *[]byte, and every element is of a kind this function decodes as the general
+// path would; it reports whether it did. It validates src as it goes, in place of
+// scanList, whose walk cost a small call more than the decoding itself. On false, some of
+// ptrs may hold decoded values: the general path then decodes them again, or reports the
+// error it finds in src.
 func decodeScalars(src []byte, ptrs []any, borrow bool) bool {
+	if len(src) == 0 || len(ptrs) == 0 {
+		return false
+	}
 	for _, p := range ptrs {
 		switch p.(type) {
 		case *int64, *int, *uint64, *uint, *bool, *float64, *string, *[]byte:
@@ -133,14 +138,9 @@ func decodeScalars(src []byte, ptrs []any, borrow bool) bool {
 			return false
 		}
 	}
-	var at int
-	switch c := src[0]; {
-	case msgpcode.IsFixedArray(c):
-		at = 1
-	case c == msgpcode.Array16:
-		at = 3
-	default:
-		at = 5
+	n, at, ok := listHeader(src)
+	if !ok || n != uint64(len(ptrs)) {
+		return false
 	}
 	for _, p := range ptrs {
 		if at >= len(src) {
@@ -195,7 +195,7 @@ func decodeScalars(src []byte, ptrs []any, borrow bool) bool {
 		}
 		at += size
 	}
-	return true
+	return at == len(src)
 }
 
 // readInt reads an integer (or nil, as 0) at the start of b, as vmihailenco/msgpack decodes

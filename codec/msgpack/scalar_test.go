@@ -155,3 +155,89 @@ func TestScalarsDoNotAliasInput(t *testing.T) {
 		t.Fatalf("a str into *int64: %v, want an *ElementError", err)
 	}
 }
+
+// Named counterparts of the scalar types: the codec leaves them to the general path.
+type (
+	namedInt64  int64
+	namedInt    int
+	namedUint64 uint64
+	namedUint   uint
+	namedBool   bool
+	namedFloat  float64
+	namedString string
+	namedBytes  []byte
+)
+
+// scalarLists are lists of scalar targets, each with its named counterparts.
+var scalarLists = [][2][]any{
+	{{new(int64)}, {new(namedInt64)}},
+	{{new(int), new(string)}, {new(namedInt), new(namedString)}},
+	{{new(float64), new(bool), new([]byte)}, {new(namedFloat), new(namedBool), new(namedBytes)}},
+	{{new(uint64), new(uint), new(int64)}, {new(namedUint64), new(namedUint), new(namedInt64)}},
+}
+
+// decodeListBothWays decodes src whole into each list of scalar targets, which the codec
+// decodes itself, validating src as it goes, and into their named counterparts, which go
+// through scanList and the general path. It fails t if the counts, the errors' presence or
+// the values differ.
+func decodeListBothWays(t *testing.T, c *msgpack.Codec, src []byte) {
+	for _, l := range scalarLists {
+		fast, general := freshCopies(l[0]), freshCopies(l[1])
+		nf, errFast := c.DecodeList(src, fast)
+		ng, errGeneral := c.DecodeList(src, general)
+		if nf != ng || (errFast == nil) != (errGeneral == nil) {
+			t.Fatalf("%x into %T: %d, %v by the codec; %d, %v by the general path", src, fast, nf, errFast, ng, errGeneral)
+		}
+		if errFast != nil || nf != len(fast) {
+			continue
+		}
+		for i := range fast {
+			f := reflect.ValueOf(fast[i]).Elem()
+			g := reflect.ValueOf(general[i]).Elem().Convert(f.Type())
+			switch f := f.Interface().(type) {
+			case []byte:
+				if !bytes.Equal(f, g.Bytes()) {
+					t.Fatalf("%x, element %d: %q by the codec, %q by the general path", src, i, f, g.Bytes())
+				}
+			case float64:
+				if g := g.Float(); f != g && !(math.IsNaN(f) && math.IsNaN(g)) {
+					t.Fatalf("%x, element %d: %v by the codec, %v by the general path", src, i, f, g)
+				}
+			default:
+				if !reflect.DeepEqual(f, g.Interface()) {
+					t.Fatalf("%x, element %d: %#v by the codec, %#v by the general path", src, i, f, g.Interface())
+				}
+			}
+		}
+	}
+}
+
+// freshCopies returns new zero pointers of the types of ptrs.
+func freshCopies(ptrs []any) []any {
+	out := make([]any, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = reflect.New(reflect.TypeOf(p).Elem()).Interface()
+	}
+	return out
+}
+
+// TestScalarListsDecodeAsTheLibraryDoes checks whole lists the codec decodes itself, and
+// malformed ones it must leave to scanList to report: truncated, with trailing bytes, with
+// a count other than the targets', or not a list.
+func TestScalarListsDecodeAsTheLibraryDoes(t *testing.T) {
+	c := msgpack.New()
+	var srcs [][]byte
+	for _, vals := range [][]any{{int64(-5)}, {7, "seven"}, {1.5, true, []byte{1, 2}}, {uint64(math.MaxUint64), uint(3), int64(math.MinInt64)}} {
+		b, err := c.AppendList(nil, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, b, b[:len(b)-1], append(b[:len(b):len(b)], 0x00))
+	}
+	srcs = append(srcs, nil, []byte{0x90}, []byte{0x91}, []byte{0x92, 0x01, 0x02}, []byte{0x01},
+		[]byte{0xdc, 0x00, 0x01, 0x05}, []byte{0xdd, 0, 0, 0, 1, 0x05}, []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 0x05},
+		[]byte{0x91, 0xd9, 0x05, 'a'}, []byte{0x91, 0xcf, 0x01})
+	for _, src := range srcs {
+		decodeListBothWays(t, c, src)
+	}
+}

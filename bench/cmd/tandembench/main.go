@@ -53,6 +53,7 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	quiet      bool
+	turn       time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -61,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	quick := fs.Bool("quick", false, "smoke run: -d 150ms -rounds 2, report named DATE-quick")
 	fs.DurationVar(&o.duration, "d", time.Second, "measured duration of each contender on each workload, per round")
+	fs.DurationVar(&o.turn, "turn", defaultTurn, "how long each contender calls at a time in the seq, conc and conns workloads")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the report shows medians over rounds")
 	fs.IntVar(&o.allocCalls, "alloccalls", 2000, "sequential small calls per allocation measurement")
 	cs := fs.String("contenders", "", "comma-separated contenders to run (default all: "+strings.Join(contenderNames(), ",")+")")

@@ -121,8 +121,8 @@ func TestSeqTakesTurns(t *testing.T) {
 			return turnClient{name: name, mu: &mu, log: &log}, nil
 		}})
 	}
-	d := 3 * turn
-	ss, err := takeTurns(context.Background(), cs, nil, d, turn, 1, 1, smallCall)
+	d := 3 * defaultTurn
+	ss, err := takeTurns(context.Background(), cs, nil, d, defaultTurn, 1, 1, smallCall)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,13 @@ const (
 
 var workloads = []workload{
 	{name: "seq", unit: "calls/s", about: "one caller, sequential small calls", all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
-		return takeTurns(ctx, cs, addrs, o.duration, turn, 1, 1, smallCall)
+		return takeTurns(ctx, cs, addrs, o.duration, o.turn, 1, 1, smallCall)
 	}},
 	{name: "conc", unit: "calls/s", about: fmt.Sprintf("%d callers sharing one connection", concCallers), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
-		return takeTurns(ctx, cs, addrs, o.duration, turn, 1, concCallers, smallCall)
+		return takeTurns(ctx, cs, addrs, o.duration, o.turn, 1, concCallers, smallCall)
 	}},
 	{name: "conns", unit: "calls/s", about: fmt.Sprintf("%d connections x %d callers", connsConns, connsCallers), all: func(ctx context.Context, cs []contender, addrs map[string]string, o *options) ([]sample, error) {
-		return takeTurns(ctx, cs, addrs, o.duration, turn, connsConns, connsCallers, smallCall)
+		return takeTurns(ctx, cs, addrs, o.duration, o.turn, connsConns, connsCallers, smallCall)
 	}},
 	{"echo64k", "MB/s", "sequential 64 KiB echo", func(ctx context.Context, c contender, addr string, o *options) (sample, error) {
 		return echo(ctx, c, addr, o.duration, 64<<10)
@@ -151,12 +151,12 @@ func drive(ctx context.Context, c contender, addr string, d time.Duration, conns
 	return r.sample(nil), nil
 }
 
-// turn is how long each contender calls at a time in the seq, conc and conns workloads. On
+// defaultTurn is how long each contender calls at a time in the seq, conc and conns workloads. On
 // the shared 2-core machine the suite runs on, the rate a contender gets drifts by a third
 // and more over seconds (raw TCP alone ran at 20-27k sequential calls/s in consecutive 2s
 // runs), which made the ratio of two contenders measured a few seconds apart swing as
 // much; turns this short put every contender through the same spells.
-const turn = 50 * time.Millisecond
+const defaultTurn = 50 * time.Millisecond
 
 // takeTurns runs f from perConn callers on each of conns connections per contender, the
 // contenders taking turns of the given length until each has called for d (after a
