@@ -87,7 +87,7 @@ func (p *Peer) mayIdle() bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.pending) == 0 && p.active == 0
+	return len(p.pending) == 0 && p.active.Load() == 0
 }
 
 // readOwnResult reads and dispatches frames, in the caller of c, until c's result has

@@ -77,10 +77,12 @@ type Peer struct {
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
 	sweeps          uint64                // default-timeout sweeps so far (sweepTimeouts)
 	sweeping        bool                  // the sweep timer is armed
-	serving         map[uint64]*callCtx   // incoming calls in progress, by id
+	serving         map[uint64]*callCtx   // incoming calls in progress, by id, but for the one in running
+	running         runningCall           // the incoming call the reader runs itself, if any
 	notifying       map[*callCtx]struct{} // incoming notifications in progress
-	active          int                   // incoming calls and notifications not yet finished
-	returning       int                   // of those, handlers waiting for their large result to be written (awaitReturn)
+	active          atomic.Int64          // incoming calls and notifications not yet finished; changed under mu
+	returning       atomic.Int64          // of those, handlers waiting for their large result to be written (awaitReturn)
+	roomWanted      bool                  // the reader waits in waitForRoom for a handler to end
 	lastAccepted    uint64                // highest incoming call id accepted
 	goingAway       bool                  // we sent going-away: refuse new calls
 	remoteGoingAway bool                  // the other side did: fail new calls fast
@@ -93,7 +95,7 @@ type Peer struct {
 	// to queue or refuse. nil when the other side set no limit.
 	slots   chan struct{}
 	drained chan struct{} // signalled when active and pending reach zero
-	room    chan struct{} // signalled when an incoming call or notification ends
+	room    chan struct{} // signalled when an incoming call or notification ends, if roomWanted
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -238,12 +240,12 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 func (p *Peer) isDrained() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pending == nil || (p.active == 0 && len(p.pending) == 0)
+	return p.pending == nil || (p.active.Load() == 0 && len(p.pending) == 0)
 }
 
 // signalDrained wakes Shutdown when nothing is in progress. Callers hold p.mu.
 func (p *Peer) signalDrainedLocked() {
-	if (p.goingAway || p.remoteGoingAway) && p.active == 0 && len(p.pending) == 0 {
+	if (p.goingAway || p.remoteGoingAway) && p.active.Load() == 0 && len(p.pending) == 0 {
 		select {
 		case p.drained <- struct{}{}:
 		default:
@@ -259,9 +261,12 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		p.err = why
 		pending := p.pending
 		p.pending = nil
-		serving := make([]*callCtx, 0, len(p.serving)+len(p.notifying))
+		serving := make([]*callCtx, 0, len(p.serving)+len(p.notifying)+1)
 		for _, c := range p.serving {
 			serving = append(serving, c)
+		}
+		if p.running.ctx != nil {
+			serving = append(serving, p.running.ctx)
 		}
 		for c := range p.notifying {
 			serving = append(serving, c)
@@ -585,7 +590,7 @@ func (p *Peer) dispatch(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err
 		return p.complete(f, buf), nil, nil
 	case wire.KindCancel:
 		p.mu.Lock()
-		c := p.serving[f.ID]
+		c := p.servingLocked(f.ID)
 		p.mu.Unlock()
 		if c != nil {
 			c.end(context.Canceled)
@@ -625,6 +630,8 @@ type job struct {
 	args    argsDecoder
 	one     [1]any    // the result as the codec's list
 	more    bool      // run on the reader with more input buffered: its reply need not go at once
+	running bool      // its context is the peer's running call's, not in the serving map
+	ended   bool      // its context has ended (unserve)
 	read    time.Time // when its frame was read, for a job the reader runs; zero otherwise
 }
 
@@ -639,9 +646,13 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 		return false, nil, newErr(ErrProtocol, nil, "protocol error: call id %d has the wrong parity", f.ID)
 	}
 	svc, m, lookupErr := p.lookup(f.Method)
+	// The reader may as well run a call to a concurrent service itself: no hand-off, no
+	// goroutine woken. Not a large one, whose decoding alone would hold up the frames
+	// behind it.
+	here := lookupErr == nil && svc.mode == Concurrent && len(f.Payload) <= chunkOver && m.inline()
 	p.mu.Lock()
 	if !notify {
-		if _, dup := p.serving[f.ID]; dup {
+		if p.servingLocked(f.ID) != nil {
 			p.mu.Unlock()
 			return false, nil, newErr(ErrProtocol, nil, "protocol error: duplicate call id %d", f.ID)
 		}
@@ -652,6 +663,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 		// the limit it was told. Stop reading, holding this one frame, until one ends; TCP
 		// then stops the sender. A tandem caller never gets here for calls, as it waits
 		// for a slot before sending.
+		p.roomWanted = true
 		p.mu.Unlock()
 		refuse = p.waitForRoom()
 		p.mu.Lock()
@@ -679,19 +691,24 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
 	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout, p.frameRead)
-	p.active++
-	if notify {
+	p.active.Add(1)
+	switch {
+	case notify:
 		p.notifying[j.ctx] = struct{}{}
-	} else {
+	case here && p.running.ctx == nil:
+		// Kept out of the map: most calls are run by the reader, one at a time.
+		p.running = runningCall{id: f.ID, ctx: j.ctx}
+		j.running = true
+	default:
 		p.serving[f.ID] = j.ctx
+	}
+	if !notify {
 		p.lastAccepted = max(p.lastAccepted, f.ID)
 	}
 	p.mu.Unlock()
 
 	if svc.mode == Concurrent {
-		if len(f.Payload) <= chunkOver && m.inline() {
-			// The reader may as well run the call. Not a large one, whose decoding alone
-			// would hold up the frames behind it.
+		if here {
 			j.more = p.callBuffered()
 			j.read = p.frameRead
 			return true, j, nil
@@ -762,9 +779,24 @@ func (p *Peer) callBuffered() bool {
 // counting handlers that have returned and wait for their large result to be written: they
 // will not reply again, so a small reply need not wait to share a write with theirs.
 func (p *Peer) busy() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.active-p.returning > 1
+	return p.active.Load()-p.returning.Load() > 1
+}
+
+// runningCall is the incoming call the reader runs itself (runInline), kept out of the
+// serving map, which then costs nothing on most calls. A second such call, whose reader
+// took over the reading from the first, goes in the map.
+type runningCall struct {
+	id  uint64
+	ctx *callCtx
+}
+
+// servingLocked returns the context of the incoming call with the given id, if it is in
+// progress. Callers hold p.mu.
+func (p *Peer) servingLocked(id uint64) *callCtx {
+	if p.running.ctx != nil && p.running.id == id {
+		return p.running.ctx
+	}
+	return p.serving[id]
 }
 
 // full reports whether another incoming call (or notification) would exceed the in-flight
@@ -773,7 +805,7 @@ func (p *Peer) full(notify bool) bool {
 	if notify {
 		return len(p.notifying) >= p.cfg.maxInflight
 	}
-	return p.active-len(p.notifying) >= p.cfg.maxInflight
+	return int(p.active.Load())-len(p.notifying) >= p.cfg.maxInflight
 }
 
 // waitForRoom parks the reader until a handler ends or the peer closes. Meanwhile the
@@ -791,6 +823,10 @@ func (p *Peer) waitForRoom() error {
 
 // roomLocked wakes a reader waiting in waitForRoom. Callers hold p.mu.
 func (p *Peer) roomLocked() {
+	if !p.roomWanted {
+		return
+	}
+	p.roomWanted = false
 	select {
 	case p.room <- struct{}{}:
 	default:
@@ -870,28 +906,31 @@ func (p *Peer) run(j *job) {
 	p.sendReply(j, res)
 }
 
-// unserve ends a finished call's context and forgets its id before its result is sent, so
-// that a cancel arriving meanwhile finds nothing. The call still counts against the
-// in-flight limit, and a graceful shutdown still waits for it, until finishJob: the
-// handler's goroutine is busy until the result is written, and counting it keeps the
-// goroutines a connection can occupy bounded by the limit.
+// unserve ends a finished call's context before its result is sent: a cancel arriving
+// meanwhile ends nothing. Its id is forgotten in finishJob, with one taking of p.mu for
+// both. The call still counts against the in-flight limit, and a graceful shutdown still
+// waits for it, until then: the handler's goroutine is busy until the result is written,
+// and counting it keeps the goroutines a connection can occupy bounded by the limit.
 func (p *Peer) unserve(j *job) {
 	j.ctx.end(context.Canceled)
-	p.mu.Lock()
-	delete(p.serving, j.id)
-	p.mu.Unlock()
+	j.ended = true
 }
 
 // finishJob releases what a job held and recycles it.
 func (p *Peer) finishJob(j *job) {
-	j.ctx.end(context.Canceled)
+	if !j.ended {
+		j.ctx.end(context.Canceled)
+	}
 	p.mu.Lock()
-	if j.notify {
+	switch {
+	case j.notify:
 		delete(p.notifying, j.ctx)
-	} else {
+	case j.running:
+		p.running = runningCall{}
+	default:
 		delete(p.serving, j.id)
 	}
-	p.active--
+	p.active.Add(-1)
 	p.roomLocked()
 	p.signalDrainedLocked()
 	p.mu.Unlock()
@@ -984,13 +1023,9 @@ func (p *Peer) sendReply(j *job, res any) {
 	out = wire.FinishFrameLeavingOut(out, start, left)
 	if large != nil {
 		if p.w.sendOwn(large, out, wire.KindReply, j.id, !p.busy()) == nil && large.lent != nil {
-			p.mu.Lock()
-			p.returning++
-			p.mu.Unlock()
+			p.returning.Add(1)
 			p.w.awaitReturn(large.lent)
-			p.mu.Lock()
-			p.returning--
-			p.mu.Unlock()
+			p.returning.Add(-1)
 		}
 		return
 	}
