@@ -121,6 +121,32 @@ func TestInlineHandlerSeesCancelAtOnce(t *testing.T) {
 	})
 }
 
+// TestConnectionEndCancelsTheReadersOwnCall closes the connection while the reader runs a
+// handler itself, blocked on its context: that call's context is kept apart from the
+// serving map (runningCall), and the connection's end must cancel it all the same.
+func TestConnectionEndCancelsTheReadersOwnCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := tandem.NewServer()
+		must(t, err)
+		defer srv.Close()
+		must(t, srv.Register(&Calc{}))
+		h := watchBlock(t)
+		client, err := tandem.NewServer()
+		must(t, err)
+		defer client.Close()
+		p := dialPipe(t, srv, client)
+		c := p.Go(context.Background(), "Calc.Block", nil)
+		<-h.started
+		p.Close()
+		if err := <-h.ended; !errors.Is(err, context.Canceled) {
+			t.Fatalf("handler's context ended with %v", err)
+		}
+		if err := c.Wait(); !errors.Is(err, tandem.ErrClosed) {
+			t.Fatalf("call: %v, want ErrClosed", err)
+		}
+	})
+}
+
 // TestPipelinedCallsBehindABlockedHandler sends a call whose handler blocks and, in the
 // same write, one behind it: the reader runs pipelined calls itself too, and the watch
 // must hand the reading on so that the second call is answered while the first blocks.
