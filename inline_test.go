@@ -92,20 +92,27 @@ func TestInlineHandlerCallsBackAtOnce(t *testing.T) {
 	})
 }
 
+// blockOnReader calls Calc.Block with ctx over a pipe, and returns once its handler, which
+// the server's reader runs itself, has started.
+func blockOnReader(t *testing.T, ctx context.Context) (*tandem.Peer, *hooks, *tandem.Call) {
+	srv, err := tandem.NewServer()
+	must(t, err)
+	t.Cleanup(func() { srv.Close() })
+	must(t, srv.Register(&Calc{}))
+	h := watchBlock(t)
+	client, err := tandem.NewServer()
+	must(t, err)
+	t.Cleanup(func() { client.Close() })
+	p := dialPipe(t, srv, client)
+	c := p.Go(ctx, "Calc.Block", nil)
+	<-h.started
+	return p, h, c
+}
+
 func TestInlineHandlerSeesCancelAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := tandem.NewServer()
-		must(t, err)
-		defer srv.Close()
-		must(t, srv.Register(&Calc{}))
-		h := watchBlock(t)
-		client, err := tandem.NewServer()
-		must(t, err)
-		defer client.Close()
-		p := dialPipe(t, srv, client)
 		ctx, cancel := context.WithCancel(context.Background())
-		c := p.Go(ctx, "Calc.Block", nil)
-		<-h.started
+		p, h, c := blockOnReader(t, ctx)
 		start := time.Now()
 		cancel()
 		if err := <-h.ended; !errors.Is(err, context.Canceled) {
@@ -126,17 +133,7 @@ func TestInlineHandlerSeesCancelAtOnce(t *testing.T) {
 // serving map (runningCall), and the connection's end must cancel it all the same.
 func TestConnectionEndCancelsTheReadersOwnCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, err := tandem.NewServer()
-		must(t, err)
-		defer srv.Close()
-		must(t, srv.Register(&Calc{}))
-		h := watchBlock(t)
-		client, err := tandem.NewServer()
-		must(t, err)
-		defer client.Close()
-		p := dialPipe(t, srv, client)
-		c := p.Go(context.Background(), "Calc.Block", nil)
-		<-h.started
+		p, h, c := blockOnReader(t, context.Background())
 		p.Close()
 		if err := <-h.ended; !errors.Is(err, context.Canceled) {
 			t.Fatalf("handler's context ended with %v", err)
