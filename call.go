@@ -27,15 +27,18 @@ type Call struct {
 
 	// A blocking Call's record is recycled: it is never handed to the caller.
 	blocking bool
-	arrived  bool     // its result frame has been read; set by the reading goroutine
-	ownRead  bool     // its caller is reading frames itself (readOwnResult); the caller's only
-	ownDone  bool     // its result was delivered to its caller reading itself (deliver)
-	swept    bool     // the default timeout applies: its context has no deadline
-	sweptOn  uint64   // the peer's sweeps when it started, if swept
-	one      [1]any   // the result pointer as the codec's list
-	lends    bool     // its arguments' byte slices may be lent to the writer (see largeFrame)
-	lent     *lending // those the writer may still read
-	argBuf   [6]any   // room for args, so the caller's variadic slice stays on its stack
+	arrived  bool            // its result frame has been read; set by the reading goroutine
+	ownRead  bool            // its caller is reading frames itself (readOwnResult); the caller's only
+	ownDone  bool            // its result was delivered to its caller reading itself (deliver)
+	swept    bool            // the default timeout applies: its context has no deadline
+	shared   bool            // counted against the peer's shared Done channel (ctxwatch.go)
+	watched  bool            // the shared watch covers it: it need not wait on its context
+	ctx      context.Context // its context, if shared
+	sweptOn  uint64          // the peer's sweeps when it started, if swept
+	one      [1]any          // the result pointer as the codec's list
+	lends    bool            // its arguments' byte slices may be lent to the writer (see largeFrame)
+	lent     *lending        // those the writer may still read
+	argBuf   [6]any          // room for args, so the caller's variadic slice stays on its stack
 
 	mu        sync.Mutex
 	finished  bool
@@ -174,6 +177,10 @@ func (p *Peer) call(ctx context.Context, method string, result any, args []any, 
 // wait waits for a blocking call's result, or for ctx, and returns the call's error. (The
 // default timeout ends the call from sweepTimeouts.)
 func (p *Peer) wait(ctx context.Context, c *Call) error {
+	if c.watched { // the shared watch abandons c if ctx ends (ctxwatch.go)
+		<-c.done
+		return c.err
+	}
 	select {
 	case <-c.done:
 		return c.err // already ended: by a reader, the default timeout or the connection's end
@@ -323,7 +330,7 @@ func (p *Peer) start(ctx context.Context, c *Call) error {
 		p.mu.Lock()
 		_, mine := p.pending[c.id]
 		if mine {
-			delete(p.pending, c.id)
+			p.unpendLocked(c)
 			p.signalDrainedLocked()
 		}
 		p.mu.Unlock()
@@ -341,7 +348,7 @@ func (p *Peer) start(ctx context.Context, c *Call) error {
 // frame encoded into the write buffer, writeCall calls it holding the buffer, so that call
 // frames go out in the order of their ids: going-away names the highest id the other side
 // accepted, which tells the calls it never saw only if no lower id travels behind it.
-func (p *Peer) register(c *Call) error {
+func (p *Peer) register(ctx context.Context, c *Call) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.refuseLocked(c.Method); err != nil {
@@ -349,6 +356,9 @@ func (p *Peer) register(c *Call) error {
 	}
 	c.id = p.nextID.Add(2) - 2
 	p.pending[c.id] = c
+	if c.blocking {
+		p.shareLocked(ctx, c)
+	}
 	if c.swept {
 		c.sweptOn = p.sweeps
 		if !p.sweeping {
@@ -395,7 +405,7 @@ func (p *Peer) sweepTimeouts() {
 		case p.sweeps-c.sweptOn > sweepsPerTimeout:
 			// As abandon does, but under the same lock as the scan: a call completed
 			// meanwhile may already be recycled.
-			delete(p.pending, id)
+			p.unpendLocked(c)
 			p.abandoned[id] = struct{}{}
 			expired = append(expired, c)
 		default:
@@ -508,7 +518,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 		// Encoded before it takes its place among the frames, it may overtake a call
 		// with a lower id, or be overtaken by one (docs/protocol.md, "Going away").
 		if c != nil {
-			if err := p.register(c); err != nil {
+			if err := p.register(ctx, c); err != nil {
 				large.release()
 				return err
 			}
@@ -518,7 +528,7 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 			return p.writeFailed(method, err)
 		}
 		if c != nil {
-			if err := p.register(c); err != nil {
+			if err := p.register(ctx, c); err != nil {
 				p.w.commit(dst)
 				return err
 			}
@@ -581,7 +591,7 @@ func (p *Peer) abandon(c *Call, err error) bool {
 	p.mu.Lock()
 	_, ok := p.pending[c.id]
 	if ok {
-		delete(p.pending, c.id)
+		p.unpendLocked(c)
 		p.signalDrainedLocked()
 		// The other side still runs the call until the cancel reaches it; its slot is
 		// returned when its (ignored) result arrives.

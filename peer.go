@@ -89,6 +89,7 @@ type Peer struct {
 	remoteLastID    uint64                // the last of our call ids the other side accepted
 	goaway          chan struct{}         // closed when the other side says it is going away
 	abandoned       map[uint64]struct{}   // calls given up on whose result has not arrived yet
+	shared          sharedDone            // the Done channel watched for pending calls (ctxwatch.go)
 
 	// slots holds a token per call of ours the other side is running, up to the limit it
 	// announced; a call beyond it waits here, in the caller, so the other side never needs
@@ -261,6 +262,10 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		p.err = why
 		pending := p.pending
 		p.pending = nil
+		if p.shared.stop != nil {
+			p.shared.stop()
+		}
+		p.shared = sharedDone{gen: p.shared.gen + 1}
 		serving := make([]*callCtx, 0, len(p.serving)+len(p.notifying)+1)
 		for _, c := range p.serving {
 			serving = append(serving, c)
@@ -1106,7 +1111,7 @@ func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 	p.mu.Lock()
 	c := p.pending[f.ID]
 	if c != nil {
-		delete(p.pending, f.ID)
+		p.unpendLocked(c)
 		p.signalDrainedLocked()
 		p.releaseSlot()
 	} else if _, ok := p.abandoned[f.ID]; ok {
