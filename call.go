@@ -356,6 +356,7 @@ func (p *Peer) register(ctx context.Context, c *Call) error {
 	}
 	c.id = p.nextID.Add(2) - 2
 	p.pending[c.id] = c
+	p.npending.Add(1)
 	if c.blocking {
 		p.shareLocked(ctx, c)
 	}
@@ -367,6 +368,15 @@ func (p *Peer) register(ctx context.Context, c *Call) error {
 		}
 	}
 	return nil
+}
+
+// unpendLocked takes c, a pending call, out of the pending calls. Callers hold p.mu.
+func (p *Peer) unpendLocked(c *Call) {
+	delete(p.pending, c.id)
+	p.npending.Add(-1)
+	if c.shared {
+		p.unshareLocked()
+	}
 }
 
 // refusal is why register did not start a call. ended: the connection had ended with no
@@ -565,7 +575,13 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 		}
 		return nil
 	}
-	p.w.commitFrame(out, start, kind, id, sendNow)
+	// With other calls of ours in flight, callers whose results have just been read may be
+	// about to send: the frame waits for them, so that one write carries the burst.
+	mode := sendNow
+	if p.npending.Load() > 1 {
+		mode = sendGathered
+	}
+	p.w.commitFrame(out, start, kind, id, mode)
 	return nil
 }
 

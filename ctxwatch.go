@@ -60,14 +60,6 @@ func (p *Peer) unshareLocked() {
 	*s = sharedDone{gen: s.gen + 1}
 }
 
-// unpendLocked takes c, a pending call, out of the pending calls. Callers hold p.mu.
-func (p *Peer) unpendLocked(c *Call) {
-	delete(p.pending, c.id)
-	if c.shared {
-		p.unshareLocked()
-	}
-}
-
 // endShared runs when the shared Done channel closes: it abandons every pending call
 // counted against it, as their own waits would have (abandon), unless the channel was
 // released since the watch of generation gen started.
@@ -78,13 +70,13 @@ func (p *Peer) endShared(gen uint64) {
 		for id, c := range p.pending {
 			if c.shared {
 				// Under the same lock as the scan, as sweepTimeouts does: a call that
-				// completed meanwhile may already be recycled.
-				delete(p.pending, id)
+				// completed meanwhile may already be recycled. The last one releases
+				// the channel.
+				p.unpendLocked(c)
 				p.abandoned[id] = struct{}{}
 				ended = append(ended, c)
 			}
 		}
-		p.shared = sharedDone{gen: gen + 1}
 		p.signalDrainedLocked()
 	}
 	p.mu.Unlock()

@@ -75,6 +75,7 @@ type Peer struct {
 
 	mu              sync.Mutex
 	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
+	npending        atomic.Int32          // len(pending), changed under mu
 	sweeps          uint64                // default-timeout sweeps so far (sweepTimeouts)
 	sweeping        bool                  // the sweep timer is armed
 	serving         map[uint64]*callCtx   // incoming calls in progress, by id, but for the one in running
@@ -262,6 +263,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		p.err = why
 		pending := p.pending
 		p.pending = nil
+		p.npending.Store(0)
 		if p.shared.stop != nil {
 			p.shared.stop()
 		}

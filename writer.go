@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,13 +40,15 @@ type writer struct {
 	// vectored: conn writes net.Buffers with one writev, so frames may hold refs.
 	vectored bool
 
-	mu       sync.Mutex
-	space    sync.Cond // signalled when the buffer is taken or the writer stops
-	buf      []byte    // frames waiting to be written
-	spare    []byte    // the previous buffer, reused
-	writing  bool      // a goroutine is writing; it holds no lock meanwhile
-	err      error     // set once: no more frames are accepted
-	deadline time.Time // the write deadline last set on conn
+	mu        sync.Mutex
+	space     sync.Cond // signalled when the buffer is taken or the writer stops
+	buf       []byte    // frames waiting to be written
+	spare     []byte    // the previous buffer, reused
+	writing   bool      // a goroutine is writing; it holds no lock meanwhile
+	gathering bool      // a sender that is to write yields first (commitGathering)
+	yield     func()    // runtime.Gosched, but in tests
+	err       error     // set once: no more frames are accepted
+	deadline  time.Time // the write deadline last set on conn
 
 	asyncQueued int // bytes of the reader's frames in buf
 
@@ -136,6 +139,7 @@ const asyncLimit = 64 << 10
 func newWriter(conn net.Conn, clock clock, limit int, timeout time.Duration, onErr func(error)) *writer {
 	w := &writer{conn: conn, clock: clock, limit: limit, timeout: timeout, onErr: onErr, credit: wire.ChunkWindow, wake: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	w.space.L = &w.mu
+	w.yield = runtime.Gosched
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		w.vectored = true
@@ -189,12 +193,29 @@ func (w *writer) full(async bool) bool {
 
 // commit stores the extended buffer and unlocks it. If no other sender is on its way and
 // no write is in progress, it writes the buffer out on the calling goroutine.
-func (w *writer) commit(b []byte) {
+func (w *writer) commit(b []byte) { w.commitGathering(b, false) }
+
+// commitGathering is commit; with gather, a last sender that is to write first yields its
+// processor once (runtime.Gosched), so that goroutines ready to send, such as callers whose
+// results have just been read, add their frames to the same write. Meanwhile (gathering)
+// the senders that commit leave the write to it.
+func (w *writer) commitGathering(b []byte, gather bool) {
 	w.buf = b
 	last := w.senders.Add(-1) == 0
-	if !last || w.writing || len(w.buf) == 0 {
+	if !last || w.writing || w.gathering || len(w.buf) == 0 {
 		w.mu.Unlock()
 		return
+	}
+	if gather {
+		w.gathering = true
+		w.mu.Unlock()
+		w.yield()
+		w.mu.Lock()
+		w.gathering = false
+		if w.writing || len(w.buf) == 0 { // the background goroutine took the buffer
+			w.mu.Unlock()
+			return
+		}
 	}
 	err := w.flushLocked(false)
 	more := len(w.buf) > 0 || w.sendable() || w.err != nil
@@ -215,6 +236,7 @@ const (
 	sendNow      sendMode = iota // commit: write at once unless other senders are on their way
 	sendLater                    // commitAsync: leave the write to the background goroutine
 	sendDeferred                 // leave the write to the next sender, or to flushDeferred
+	sendGathered                 // commitGathering: as sendNow, after others ready to send
 )
 
 // commitFrame is commit, commitAsync or, for the connection's reader replying to a call
@@ -249,6 +271,8 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 	switch mode {
 	case sendNow:
 		w.commit(b)
+	case sendGathered:
+		w.commitGathering(b, true)
 	case sendLater:
 		w.commitAsync(b)
 	default:
