@@ -110,6 +110,34 @@ func (c turnClient) Add(_ context.Context, a, b int64) (int64, error) {
 func (c turnClient) Echo(_ context.Context, b []byte) ([]byte, error) { return b, nil }
 func (c turnClient) Close() error                                     { return nil }
 
+// TestTurnOrdersVary checks that every contender takes every place in the order of a cycle,
+// so that none always follows the same one.
+func TestTurnOrdersVary(t *testing.T) {
+	const n = 7
+	order := turnOrders(n, 1)
+	var seen [n][n]bool // seen[contender][place]
+	for range 100 {
+		perm := order()
+		if len(perm) != n {
+			t.Fatalf("order %v has %d places, want %d", perm, len(perm), n)
+		}
+		for place, c := range perm {
+			seen[c][place] = true
+		}
+	}
+	for c := range n {
+		for place := range n {
+			if !seen[c][place] {
+				t.Errorf("contender %d never took place %d in 100 cycles", c, place)
+			}
+		}
+	}
+	again := turnOrders(n, 1)
+	if a, b := turnOrders(n, 1)(), again(); !slices.Equal(a, b) {
+		t.Errorf("first orders %v and %v differ between runs", a, b)
+	}
+}
+
 // TestSeqTakesTurns checks that the seq workload (as conc and conns) alternates the contenders in turns,
 // rather than running one after another, and gives each about the same measured time.
 func TestSeqTakesTurns(t *testing.T) {
@@ -126,8 +154,18 @@ func TestSeqTakesTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The warm-ups come first, one contender after the other: a, b; then a turn each, 3 times.
-	if want := []string{"a", "b", "a", "b", "a", "b", "a", "b"}; !slices.Equal(log, want) {
+	// The warm-ups come first, one contender after the other: a, b; then a turn each, 3
+	// times, in the orders turnOrders gives (a contender's turns in a row show once).
+	want := []string{"a", "b"}
+	order := turnOrders(2, 1)
+	for range 3 {
+		for _, i := range order() {
+			if name := cs[i].name; want[len(want)-1] != name {
+				want = append(want, name)
+			}
+		}
+	}
+	if !slices.Equal(log, want) {
 		t.Errorf("turns went %v, want %v", log, want)
 	}
 	for i, s := range ss {

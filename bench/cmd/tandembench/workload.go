@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -158,6 +159,13 @@ func drive(ctx context.Context, c contender, addr string, d time.Duration, conns
 // much; turns this short put every contender through the same spells.
 const defaultTurn = 50 * time.Millisecond
 
+// turnOrders returns the order of each cycle of turns among n contenders: a new
+// permutation per cycle, the same sequence in every run.
+func turnOrders(n, perConn int) func() []int {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(perConn)))
+	return func() []int { return rng.Perm(n) }
+}
+
 // takeTurns runs f from perConn callers on each of conns connections per contender, the
 // contenders taking turns of the given length until each has called for d (after a
 // warm-up each), and returns each contender's calls over its turns, in the order of cs.
@@ -175,8 +183,13 @@ func takeTurns(ctx context.Context, cs []contender, addrs map[string]string, d, 
 		}
 	}
 	turns := make([]runResult, len(cs))
+	// Each cycle of turns runs the contenders in a new order: a turn pays for some of what
+	// the turn before it left behind, and in a fixed order the contender after tandem-gob
+	// was about 0.06-0.1 of raw TCP's rate slower in seq than the same contender fourth, after
+	// gRPC-Go (bench/README.md). The orders are the same from run to run.
+	order := turnOrders(len(cs), perConn)
 	for ran := time.Duration(0); ran < d; ran += turn {
-		for i := range cs {
+		for _, i := range order() {
 			r, err := callers(ctx, cls[i], perConn, turn, f)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", cs[i].name, err)
