@@ -18,10 +18,11 @@ import (
 // Senders append encoded frames to one buffer under mu (begin then commit, or beginAsync
 // then commitAsync). The last of a group of concurrent senders writes the buffer out itself,
 // with every frame the group appended: a burst of small calls costs one syscall, and a lone
-// caller's frame goes out at once, without a hand-off to another goroutine. The
-// connection's reader only uses beginAsync and commitAsync, and a background goroutine
-// writes for it: a reader that wrote could deadlock against a peer whose reader is writing
-// too. (A handler the reader runs has lent the reading out, and the watch takes it back if
+// caller's frame goes out at once, without a hand-off to another goroutine. A caller with
+// other calls in flight yields once before it writes (commitGathering), so that the group
+// also takes the callers that were ready to run. The connection's reader only uses
+// beginAsync and commitAsync, and a background goroutine writes for it: a reader that
+// wrote could deadlock against a peer whose reader is writing too. (A handler the reader runs has lent the reading out, and the watch takes it back if
 // a write blocks: its reply is written like any sender's, except that in a burst of calls
 // the replies wait for the burst's last one, which writes them all; see sendDeferred.)
 //
