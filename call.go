@@ -379,6 +379,14 @@ func (p *Peer) unpendLocked(c *Call) {
 	}
 }
 
+// abandonLocked takes c, a pending call, out of the pending calls and remembers its id:
+// the other side still runs the call until the cancel reaches it, and its slot is returned
+// when its (ignored) result arrives. Callers hold p.mu.
+func (p *Peer) abandonLocked(c *Call) {
+	p.unpendLocked(c)
+	p.abandoned[c.id] = struct{}{}
+}
+
 // refusal is why register did not start a call. ended: the connection had ended with no
 // going-away dispatched yet, which start then waits for (endedError) once it no longer
 // holds the write buffer.
@@ -409,14 +417,13 @@ func (p *Peer) sweepTimeouts() {
 	p.mu.Lock()
 	p.sweeps++
 	waiting := false
-	for id, c := range p.pending { // nil, and empty, once the connection has ended
+	for _, c := range p.pending { // nil, and empty, once the connection has ended
 		switch {
 		case !c.swept:
 		case p.sweeps-c.sweptOn > sweepsPerTimeout:
 			// As abandon does, but under the same lock as the scan: a call completed
 			// meanwhile may already be recycled.
-			p.unpendLocked(c)
-			p.abandoned[id] = struct{}{}
+			p.abandonLocked(c)
 			expired = append(expired, c)
 		default:
 			waiting = true
@@ -607,11 +614,8 @@ func (p *Peer) abandon(c *Call, err error) bool {
 	p.mu.Lock()
 	_, ok := p.pending[c.id]
 	if ok {
-		p.unpendLocked(c)
+		p.abandonLocked(c)
 		p.signalDrainedLocked()
-		// The other side still runs the call until the cancel reaches it; its slot is
-		// returned when its (ignored) result arrives.
-		p.abandoned[c.id] = struct{}{}
 	}
 	p.mu.Unlock()
 	if !ok {

@@ -51,13 +51,18 @@ func (p *Peer) shareLocked(ctx context.Context, c *Call) {
 // channel after the last. Callers hold p.mu.
 func (p *Peer) unshareLocked() {
 	s := &p.shared
-	if s.calls--; s.calls > 0 {
-		return
+	if s.calls--; s.calls == 0 {
+		p.releaseSharedLocked()
 	}
-	if s.stop != nil {
-		s.stop()
+}
+
+// releaseSharedLocked stops the shared watch, if any, and releases its channel. Callers
+// hold p.mu.
+func (p *Peer) releaseSharedLocked() {
+	if p.shared.stop != nil {
+		p.shared.stop()
 	}
-	*s = sharedDone{gen: s.gen + 1}
+	p.shared = sharedDone{gen: p.shared.gen + 1}
 }
 
 // endShared runs when the shared Done channel closes: it abandons every pending call
@@ -67,13 +72,12 @@ func (p *Peer) endShared(gen uint64) {
 	var ended []*Call
 	p.mu.Lock()
 	if p.shared.gen == gen && p.pending != nil {
-		for id, c := range p.pending {
+		for _, c := range p.pending {
 			if c.shared {
 				// Under the same lock as the scan, as sweepTimeouts does: a call that
 				// completed meanwhile may already be recycled. The last one releases
 				// the channel.
-				p.unpendLocked(c)
-				p.abandoned[id] = struct{}{}
+				p.abandonLocked(c)
 				ended = append(ended, c)
 			}
 		}

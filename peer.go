@@ -264,10 +264,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 		pending := p.pending
 		p.pending = nil
 		p.npending.Store(0)
-		if p.shared.stop != nil {
-			p.shared.stop()
-		}
-		p.shared = sharedDone{gen: p.shared.gen + 1}
+		p.releaseSharedLocked()
 		serving := make([]*callCtx, 0, len(p.serving)+len(p.notifying)+1)
 		for _, c := range p.serving {
 			serving = append(serving, c)

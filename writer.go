@@ -22,9 +22,10 @@ import (
 // other calls in flight yields once before it writes (commitGathering), so that the group
 // also takes the callers that were ready to run. The connection's reader only uses
 // beginAsync and commitAsync, and a background goroutine writes for it: a reader that
-// wrote could deadlock against a peer whose reader is writing too. (A handler the reader runs has lent the reading out, and the watch takes it back if
-// a write blocks: its reply is written like any sender's, except that in a burst of calls
-// the replies wait for the burst's last one, which writes them all; see sendDeferred.)
+// wrote could deadlock against a peer whose reader is writing too. (A handler the reader
+// runs has lent the reading out, and the watch takes it back if a write blocks: its reply
+// is written like any sender's, except that in a burst of calls the replies wait for the
+// burst's last one, which writes them all; see sendDeferred.)
 //
 // Frames with large payloads are encoded into buffers of their own and queued (sendOwn,
 // or commitFrame for one that turned out large); those over chunkOver go out a chunk at a
