@@ -14,6 +14,7 @@ type callCtx struct {
 	peer     *Peer
 	md       Metadata
 	deadline time.Time // zero: none
+	dlNanos  int64     // deadline in nanos by the peer's clock (see clock), if not zero
 
 	mu     sync.Mutex
 	done   chan struct{}
@@ -26,10 +27,13 @@ type afterFunc struct{ f func() }
 
 var _ context.Context = (*callCtx)(nil)
 
-func newCallCtx(p *Peer, md Metadata, timeout time.Duration, now time.Time) *callCtx {
+// newCallCtx returns the context of a call read at now (nanos by p's clock) that the
+// caller gave timeout, if positive.
+func newCallCtx(p *Peer, md Metadata, timeout time.Duration, now int64) *callCtx {
 	c := &callCtx{peer: p, md: md}
 	if timeout > 0 {
-		c.deadline = now.Add(timeout)
+		c.dlNanos = now + int64(timeout)
+		c.deadline = p.clock.at(c.dlNanos)
 	}
 	return c
 }
@@ -59,19 +63,19 @@ func (c *callCtx) Done() <-chan struct{} {
 }
 
 // Err returns context.DeadlineExceeded or context.Canceled once the context has ended.
-func (c *callCtx) Err() error { return c.errAt(time.Time{}) }
+func (c *callCtx) Err() error { return c.errAt(0) }
 
-// errAt is Err as of now, a time the caller has read already, or the clock's if now is
+// errAt is Err as of now, nanos the caller has read already, or the clock's if now is
 // zero: the clock is not free on every machine (kvm-clock: 8% of a busy server's time
 // went to reading it).
-func (c *callCtx) errAt(now time.Time) error {
+func (c *callCtx) errAt(now int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil && !c.deadline.IsZero() {
-		if now.IsZero() {
-			now = c.peer.clock.now()
+	if c.err == nil && c.dlNanos != 0 {
+		if now == 0 {
+			now = c.peer.clock.nanos()
 		}
-		if !now.Before(c.deadline) {
+		if now >= c.dlNanos {
 			c.endLocked(context.DeadlineExceeded)
 		}
 	}

@@ -39,7 +39,7 @@ type assembly struct {
 	have    int     // bytes of it received
 	allowed int     // chunk body bytes the other side may still send
 
-	// lastBetween is when (UnixNano) a call, notification, result or cancel last arrived
+	// lastBetween is when (in nanos, see clock) a call, notification, result or cancel last arrived
 	// while a frame was being rebuilt: small frames travel with the chunks.
 	lastBetween int64
 }
@@ -117,7 +117,7 @@ func (p *Peer) readFrame() (*[]byte, error) {
 		if bp != nil || err != nil {
 			return bp, err
 		}
-		p.live.lastRead.Store(p.clock.now().UnixNano())
+		p.live.lastRead.Store(p.clock.nanos())
 	}
 }
 

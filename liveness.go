@@ -16,11 +16,11 @@ type liveness struct {
 	mu       sync.Mutex // guards timer and stopped against a tick racing start or stop
 	timer    *time.Timer
 	stopped  bool
-	lastRead atomic.Int64 // UnixNano, by the peer's clock, of the last frame read
+	lastRead atomic.Int64 // nanos (see clock) of the last frame read
 	paused   atomic.Bool  // the reader has stopped reading until a handler ends
-	pingSent int64        // UnixNano (clock) of our unanswered ping, or 0; used by tick only
+	pingSent int64        // nanos (clock) of our unanswered ping, or 0; used by tick only
 
-	lastPing int64 // UnixNano (clock) of the last ping received; used by the reader only
+	lastPing int64 // nanos (clock) of the last ping received; used by the reader only
 	strikes  int   // pings received too soon; used by the reader only
 }
 
@@ -29,7 +29,7 @@ const maxPingStrikes = 2
 
 // startLiveness arms the first tick and, on TCP, TCP_USER_TIMEOUT.
 func (p *Peer) startLiveness() {
-	now := p.clock.now().UnixNano()
+	now := p.clock.nanos()
 	p.live.lastRead.Store(now)
 	next, ok := p.nextTick(now, 0)
 	if !ok {
@@ -68,7 +68,7 @@ func (p *Peer) tick() {
 		return
 	default:
 	}
-	now := p.clock.now().UnixNano()
+	now := p.clock.nanos()
 	if p.live.paused.Load() {
 		// Input is waiting because this side stopped reading it (backpressure): the other
 		// side is not idle, nor can its pongs be read.

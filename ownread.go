@@ -47,15 +47,15 @@ const (
 // ownTurn is the state of a caller's turn at reading, shared with the watch.
 type ownTurn struct {
 	mu      sync.Mutex
-	started time.Time // when the turn in progress started; zero if none
-	end     time.Time // the read deadline turns left on the connection; zero if none
+	started int64 // when the turn in progress started, in nanos (see clock); zero if none
+	end     int64 // the read deadline turns left on the connection, in nanos; zero if none
 }
 
 // inProgress reports whether a caller is reading its own result.
 func (t *ownTurn) inProgress() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return !t.started.IsZero()
+	return t.started != 0
 }
 
 // endLongTurn ends a caller's turn at reading that has lasted turnLimit, by moving the
@@ -64,12 +64,12 @@ func (p *Peer) endLongTurn() bool {
 	t := &p.turn
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.started.IsZero() || time.Since(t.started) < turnLimit {
+	if t.started == 0 || time.Duration(p.clock.nanos()-t.started) < turnLimit {
 		return false
 	}
-	t.started = time.Time{}
-	t.end = time.Unix(1, 0)
-	_ = p.conn.SetReadDeadline(t.end) // fails only on a closed connection
+	t.started = 0
+	t.end = 1 // long past, as the deadline set now
+	_ = p.conn.SetReadDeadline(time.Unix(1, 0)) // fails only on a closed connection
 	return true
 }
 
@@ -98,15 +98,17 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	// The deadline a turn sets stays in place for the next callers' turns while at least
 	// half of it remains: most calls move no timer (and on a net.Pipe, whose deadlines
 	// allocate, allocate nothing).
-	now := p.clock.now()
-	dl := now.Add(ownReadTurn)
-	if d, ok := ctx.Deadline(); ok && d.Before(now.Add(turnPrecise)) {
-		dl = d
+	now := p.clock.nanos()
+	dl := now + int64(ownReadTurn)
+	if d, ok := ctx.Deadline(); ok {
+		if d := p.clock.nanosOf(d); d < now+int64(turnPrecise) {
+			dl = d
+		}
 	}
 	t := &p.turn
 	t.mu.Lock()
-	if dl.Before(t.end) || t.end.Before(now.Add(ownReadTurn/2)) {
-		if err := p.conn.SetReadDeadline(dl); err != nil {
+	if dl < t.end || t.end < now+int64(ownReadTurn/2) {
+		if err := p.conn.SetReadDeadline(p.clock.at(dl)); err != nil {
 			t.mu.Unlock()
 			p.handOn(nil)
 			return
@@ -121,7 +123,7 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	c.ownRead = false // before the reading changes hands: another reader finishes c the usual way
 	// The turn is over before the reading changes hands: no watch may end it after.
 	t.mu.Lock()
-	t.started = time.Time{}
+	t.started = 0
 	t.mu.Unlock()
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -161,10 +163,10 @@ func (p *Peer) readOwn(c *Call) (*[]byte, error) {
 func (p *Peer) handOn(first *[]byte) {
 	t := &p.turn
 	t.mu.Lock()
-	if !t.end.IsZero() {
+	if t.end != 0 {
 		// Clearing fails only on a closed connection, which the next read finds anyway.
 		_ = p.conn.SetReadDeadline(time.Time{})
-		t.end = time.Time{}
+		t.end = 0
 	}
 	t.mu.Unlock()
 	go p.readFrom(first)

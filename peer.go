@@ -68,8 +68,8 @@ type Peer struct {
 	rd         partialFrame  // how far the reading has got through the next frame
 	idleReads  bool          // the reading may go idle between calls (see readOwnResult)
 	turn       ownTurn       // the caller reading its own result, if any (readOwnResult)
-	lastServed atomic.Int64  // UnixNano (by clock) of the last incoming call or notification accepted
-	frameRead  time.Time     // when the frame being dispatched was read; the reader's only
+	lastServed atomic.Int64  // nanos (see clock) of the last incoming call or notification accepted
+	frameRead  int64         // when the frame being dispatched was read, in nanos (see clock); the reader's only
 	clock      clock         // every time the peer reads, but for the handshake's deadlines
 	lastMethod methodCache   // the reader's last method found; the reader's only
 
@@ -375,8 +375,8 @@ func (p *Peer) readFrom(first *[]byte) {
 // handle parses and dispatches one frame read whole. It returns the frame's kind, and the
 // job if the reader should run it itself (see runInline).
 func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
-	p.frameRead = p.clock.now()
-	now := p.frameRead.UnixNano()
+	now := p.clock.nanos()
+	p.frameRead = now
 	p.live.lastRead.Store(now)
 	if p.asm.buf != nil {
 		switch wire.Kind((*bp)[0]) {
@@ -461,7 +461,7 @@ func (p *Peer) runInline(j *job) bool {
 		// slow runs in a row, as one may just have lost its processor for a while. (Only
 		// runs with frames behind them are timed, whose replies are left to the writer's
 		// goroutine: a lone call's time includes writing its reply.)
-		if time.Since(start) <= inlineSlow {
+		if time.Duration(p.clock.nanos()-start) <= inlineSlow {
 			if m.slowInline.Load() != 0 {
 				m.slowInline.Store(0)
 			}
@@ -632,11 +632,11 @@ type job struct {
 	payload []byte
 	buf     *[]byte // the frame buffer payload points into, recycled when the job ends
 	args    argsDecoder
-	one     [1]any    // the result as the codec's list
-	more    bool      // run on the reader with more input buffered: its reply need not go at once
-	running bool      // its context is the peer's running call's, not in the serving map
-	ended   bool      // its context has ended (unserve)
-	read    time.Time // when its frame was read, for a job the reader runs; zero otherwise
+	one     [1]any // the result as the codec's list
+	more    bool   // run on the reader with more input buffered: its reply need not go at once
+	running bool   // its context is the peer's running call's, not in the serving map
+	ended   bool   // its context has ended (unserve)
+	read    int64  // when its frame was read (nanos, see clock), for a job the reader runs; zero otherwise
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -994,7 +994,7 @@ func (p *Peer) sendReply(j *job, res any) {
 	// are lent to the writer if a worker runs the handler, which waits for them back
 	// before it takes another job; not if the connection's reader does, which must not
 	// wait for the writer.
-	large := planLarge(vals, p.w.refs(p.codec), j.read.IsZero())
+	large := planLarge(vals, p.w.refs(p.codec), j.read == 0)
 	var dst []byte
 	if large != nil {
 		dst = (*large.bp)[:chunkHeadroom]

@@ -50,7 +50,7 @@ type writer struct {
 	gathering bool      // a sender that is to write yields first (commitGathering)
 	yield     func()    // runtime.Gosched, but in tests
 	err       error     // set once: no more frames are accepted
-	deadline  time.Time // the write deadline last set on conn
+	deadline  int64     // the write deadline last set on conn, in nanos (see clock)
 
 	asyncQueued int // bytes of the reader's frames in buf
 
@@ -537,9 +537,9 @@ func (w *writer) flushLocked(withQueue bool) error {
 	var err error
 	// Moving the deadline costs a timer on some transports (net.Pipe), so it is moved only
 	// when less than 3/4 of the timeout is left: a stalled write fails after 3/4 to all of it.
-	if now := w.clock.now(); w.deadline.Sub(now) < w.timeout*3/4 {
-		w.deadline = now.Add(w.timeout)
-		err = w.conn.SetWriteDeadline(w.deadline)
+	if now := w.clock.nanos(); time.Duration(w.deadline-now) < w.timeout*3/4 {
+		w.deadline = now + int64(w.timeout)
+		err = w.conn.SetWriteDeadline(w.clock.at(w.deadline))
 	}
 	if err == nil {
 		switch len(vec) {
