@@ -68,7 +68,7 @@ func (p *Peer) endLongTurn() bool {
 		return false
 	}
 	t.started = 0
-	t.end = 1 // long past, as the deadline set now
+	t.end = 1                                   // long past, as the deadline set now
 	_ = p.conn.SetReadDeadline(time.Unix(1, 0)) // fails only on a closed connection
 	return true
 }
