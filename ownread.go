@@ -68,8 +68,9 @@ func (p *Peer) endLongTurn() bool {
 		return false
 	}
 	t.started = 0
-	t.end = 1                                   // long past, as the deadline set now
-	_ = p.conn.SetReadDeadline(time.Unix(1, 0)) // fails only on a closed connection
+	// The deadline set now is long past; setting it fails only on a closed connection.
+	t.end = 1
+	_ = p.conn.SetReadDeadline(time.Unix(1, 0))
 	return true
 }
 
