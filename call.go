@@ -30,6 +30,7 @@ type Call struct {
 	arrived  bool            // its result frame has been read; set by the reading goroutine
 	ownRead  bool            // its caller is reading frames itself (readOwnResult); the caller's only
 	ownDone  bool            // its result was delivered to its caller reading itself (deliver)
+	sent     int64           // when its caller started writing its frame, in nanos (see clock); zero if another goroutine wrote it
 	swept    bool            // the default timeout applies: its context has no deadline
 	shared   bool            // counted against the peer's shared Done channel (ctxwatch.go)
 	watched  bool            // the shared watch covers it: it need not wait on its context
@@ -588,7 +589,10 @@ func (p *Peer) writeCall(ctx context.Context, kind wire.Kind, c *Call, timeout t
 	if p.npending.Load() > 1 {
 		mode = sendGathered
 	}
-	p.w.commitFrame(out, start, kind, id, mode)
+	wrote := p.w.commitFrame(out, start, kind, id, mode)
+	if c != nil {
+		c.sent = wrote
+	}
 	return nil
 }
 

@@ -98,8 +98,12 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	p.readTurns.Add(1)
 	// The deadline a turn sets stays in place for the next callers' turns while at least
 	// half of it remains: most calls move no timer (and on a net.Pipe, whose deadlines
-	// allocate, allocate nothing).
-	now := p.clock.nanos()
+	// allocate, allocate nothing). The time c's caller wrote its frame, a system call ago,
+	// is as good as now for that and for timing the turn, and costs no clock reading.
+	now := c.sent
+	if now == 0 {
+		now = p.clock.nanos()
+	}
 	dl := now + int64(ownReadTurn)
 	if d, ok := ctx.Deadline(); ok {
 		if d := p.clock.nanosOf(d); d < now+int64(turnPrecise) {
@@ -120,7 +124,7 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 	t.mu.Unlock()
 	p.watchReading() // armed already, unless it stopped just now
 	c.ownRead = true
-	first, err := p.readOwn(c)
+	first, err := p.readOwn(c, now)
 	c.ownRead = false // before the reading changes hands: another reader finishes c the usual way
 	// The turn is over before the reading changes hands: no watch may end it after.
 	t.mu.Lock()
@@ -142,16 +146,24 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 
 // readOwn reads and dispatches frames until c's result has arrived. It stops sooner at an
 // error, or at a call or notification to this side, which it returns undispatched.
-func (p *Peer) readOwn(c *Call) (*[]byte, error) {
+// Results are taken to have been read when the turn started, at started (nanos): the
+// liveness watch and the chunk scheduler need no finer time than a turn's length, and
+// each clock reading costs (see clock). Other frames, such as pings, whose spacing the
+// peer polices, are timed when read.
+func (p *Peer) readOwn(c *Call, started int64) (*[]byte, error) {
 	for !c.arrived {
 		bp, err := p.readFrame()
 		if err != nil {
 			return nil, err
 		}
-		if k := wire.Kind((*bp)[0]); k == wire.KindCall || k == wire.KindNotify {
+		at := int64(0)
+		switch wire.Kind((*bp)[0]) {
+		case wire.KindCall, wire.KindNotify:
 			return bp, nil
+		case wire.KindReply, wire.KindError:
+			at = started
 		}
-		if _, _, err := p.handle(bp); err != nil {
+		if _, _, err := p.handle(bp, at); err != nil {
 			return nil, err
 		}
 	}

@@ -357,7 +357,7 @@ func (p *Peer) readFrom(first *[]byte) {
 			p.endReading(err)
 			return
 		}
-		kind, j, err := p.handle(bp)
+		kind, j, err := p.handle(bp, 0)
 		if j != nil && !p.runInline(j) {
 			return // another goroutine reads now
 		}
@@ -372,10 +372,13 @@ func (p *Peer) readFrom(first *[]byte) {
 	}
 }
 
-// handle parses and dispatches one frame read whole. It returns the frame's kind, and the
-// job if the reader should run it itself (see runInline).
-func (p *Peer) handle(bp *[]byte) (wire.Kind, *job, error) {
-	now := p.clock.nanos()
+// handle parses and dispatches one frame read whole, at now (nanos, see clock), or now if
+// zero. It returns the frame's kind, and the job if the reader should run it itself (see
+// runInline).
+func (p *Peer) handle(bp *[]byte, now int64) (wire.Kind, *job, error) {
+	if now == 0 {
+		now = p.clock.nanos()
+	}
 	p.frameRead = now
 	p.live.lastRead.Store(now)
 	if p.asm.buf != nil {

@@ -200,13 +200,14 @@ func (w *writer) commit(b []byte) { w.commitGathering(b, false) }
 // commitGathering is commit; with gather, a last sender that is to write first yields its
 // processor once (runtime.Gosched), so that goroutines ready to send, such as callers whose
 // results have just been read, add their frames to the same write. Meanwhile (gathering)
-// the senders that commit leave the write to it.
-func (w *writer) commitGathering(b []byte, gather bool) {
+// the senders that commit leave the write to it. If it wrote the buffer itself, without
+// error, it returns when it started to, in nanos (see clock); otherwise zero.
+func (w *writer) commitGathering(b []byte, gather bool) (wrote int64) {
 	w.buf = b
 	last := w.senders.Add(-1) == 0
 	if !last || w.writing || w.gathering || len(w.buf) == 0 {
 		w.mu.Unlock()
-		return
+		return 0
 	}
 	if gather {
 		w.gathering = true
@@ -216,19 +217,20 @@ func (w *writer) commitGathering(b []byte, gather bool) {
 		w.gathering = false
 		if w.writing || len(w.buf) == 0 { // the background goroutine took the buffer
 			w.mu.Unlock()
-			return
+			return 0
 		}
 	}
-	err := w.flushLocked(false)
+	wrote, err := w.flushLocked(false)
 	more := len(w.buf) > 0 || w.sendable() || w.err != nil
 	w.mu.Unlock()
 	if err != nil {
 		w.onErr(err)
-		return
+		return 0
 	}
 	if more {
 		w.signal()
 	}
+	return wrote
 }
 
 // How commitFrame sends a frame.
@@ -248,7 +250,8 @@ const (
 // kind and id, starts at start. A frame over chunkOver moves to the chunk queue (a copy,
 // for frames whose size was not foreseen; see sendOwn), as does a notification or cancel
 // that must not overtake a queued frame; the background goroutine is woken to send it.
-func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mode sendMode) {
+// It returns what commitGathering does: when it wrote the frame itself, or zero.
+func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mode sendMode) (wrote int64) {
 	if n := len(b) - start; n > chunkOver || len(w.queue) > 0 && w.mustFollow(kind, id) {
 		var bp *[]byte
 		var own []byte
@@ -272,9 +275,9 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 	}
 	switch mode {
 	case sendNow:
-		w.commit(b)
+		return w.commitGathering(b, false)
 	case sendGathered:
-		w.commitGathering(b, true)
+		return w.commitGathering(b, true)
 	case sendLater:
 		w.commitAsync(b)
 	default:
@@ -284,6 +287,7 @@ func (w *writer) commitFrame(b []byte, start int, kind wire.Kind, id uint64, mod
 		w.senders.Add(-1)
 		w.mu.Unlock()
 	}
+	return 0
 }
 
 // flushDeferred wakes the background goroutine to write the replies the reader deferred,
@@ -347,7 +351,7 @@ func (w *writer) sendOwn(f *largeFrame, b []byte, kind wire.Kind, id uint64, dir
 		w.signal()
 		return nil
 	}
-	err := w.flushLocked(true)
+	_, err := w.flushLocked(true)
 	more := len(w.buf) > 0 || w.sendable() || w.err != nil
 	w.mu.Unlock()
 	if err != nil {
@@ -513,8 +517,8 @@ func (w *writer) signal() {
 
 // flushLocked writes out the buffer and, withQueue, the next piece of the chunk queue. It is
 // called with mu held and no write in progress, releases mu during the write, and returns
-// with mu held.
-func (w *writer) flushLocked(withQueue bool) error {
+// with mu held. It returns when the write started, in nanos (see clock).
+func (w *writer) flushLocked(withQueue bool) (started int64, _ error) {
 	w.writing = true
 	out := w.buf
 	w.buf, w.spare = w.spare[:0], nil
@@ -537,7 +541,8 @@ func (w *writer) flushLocked(withQueue bool) error {
 	var err error
 	// Moving the deadline costs a timer on some transports (net.Pipe), so it is moved only
 	// when less than 3/4 of the timeout is left: a stalled write fails after 3/4 to all of it.
-	if now := w.clock.nanos(); time.Duration(w.deadline-now) < w.timeout*3/4 {
+	now := w.clock.nanos()
+	if time.Duration(w.deadline-now) < w.timeout*3/4 {
 		w.deadline = now + int64(w.timeout)
 		err = w.conn.SetWriteDeadline(w.clock.at(w.deadline))
 	}
@@ -570,7 +575,7 @@ func (w *writer) flushLocked(withQueue bool) error {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	return err
+	return now, err
 }
 
 // loop writes for commitAsync and finishes a graceful stop. It returns on quit, on a write
@@ -595,7 +600,7 @@ func (w *writer) loop() {
 		w.mu.Lock()
 		var err error
 		if !w.writing && (len(w.buf) > 0 || w.sendable()) {
-			err = w.flushLocked(true)
+			_, err = w.flushLocked(true)
 			if len(w.buf) > 0 || w.sendable() {
 				w.signal()
 			}
