@@ -329,7 +329,7 @@ func (p *Peer) start(ctx context.Context, c *Call) error {
 	}
 	if err != nil {
 		p.mu.Lock()
-		_, mine := p.pending[c.id]
+		mine := p.pending.get(c.id) == c
 		if mine {
 			p.unpendLocked(c)
 			p.signalDrainedLocked()
@@ -356,7 +356,7 @@ func (p *Peer) register(ctx context.Context, c *Call) error {
 		return &refusal{err: err, ended: p.pending == nil && !p.remoteGoingAway}
 	}
 	c.id = p.nextID.Add(2) - 2
-	p.pending[c.id] = c
+	p.pending.put(c)
 	p.npending.Add(1)
 	if c.blocking {
 		p.shareLocked(ctx, c)
@@ -373,7 +373,7 @@ func (p *Peer) register(ctx context.Context, c *Call) error {
 
 // unpendLocked takes c, a pending call, out of the pending calls. Callers hold p.mu.
 func (p *Peer) unpendLocked(c *Call) {
-	delete(p.pending, c.id)
+	p.pending.remove(c)
 	p.npending.Add(-1)
 	if c.shared {
 		p.unshareLocked()
@@ -418,7 +418,7 @@ func (p *Peer) sweepTimeouts() {
 	p.mu.Lock()
 	p.sweeps++
 	waiting := false
-	for _, c := range p.pending { // nil, and empty, once the connection has ended
+	for _, c := range p.pending.all() { // none once the connection has ended
 		switch {
 		case !c.swept:
 		case p.sweeps-c.sweptOn > sweepsPerTimeout:
@@ -616,7 +616,7 @@ func (p *Peer) writeFailed(method string, err error) error {
 // false if the call had already been claimed by its result or the connection's end.
 func (p *Peer) abandon(c *Call, err error) bool {
 	p.mu.Lock()
-	_, ok := p.pending[c.id]
+	ok := p.pending.get(c.id) == c
 	if ok {
 		p.abandonLocked(c)
 		p.signalDrainedLocked()

@@ -72,7 +72,7 @@ func (p *Peer) endShared(gen uint64) {
 	var ended []*Call
 	p.mu.Lock()
 	if p.shared.gen == gen && p.pending != nil {
-		for _, c := range p.pending {
+		for _, c := range p.pending.all() {
 			if c.shared {
 				// Under the same lock as the scan, as sweepTimeouts does: a call that
 				// completed meanwhile may already be recycled. The last one releases

@@ -80,15 +80,14 @@ func (p *Peer) endLongTurn() bool {
 const servedLately = 100 * time.Millisecond
 
 // mayIdle reports whether the reading may go idle: this side waits for no result, runs no
-// call, has nothing buffered or half-read, and has served no call lately.
+// call, has nothing buffered or half-read, and has served no call lately. (A call made
+// just after it looks finds the reading idle and reads itself, or, if it looks before the
+// reading is left idle, waits; idle arms the watch, which then starts a reading goroutine.
+// Taking p.mu to look would not change that.)
 func (p *Peer) mayIdle() bool {
-	if !p.idleReads || p.br.Buffered() > 0 || p.asm.buf != nil || p.rd.n != 0 ||
-		p.live.lastRead.Load()-p.lastServed.Load() < int64(servedLately) {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.pending) == 0 && p.active.Load() == 0
+	return p.idleReads && p.br.Buffered() == 0 && p.asm.buf == nil && p.rd.n == 0 &&
+		p.live.lastRead.Load()-p.lastServed.Load() >= int64(servedLately) &&
+		p.npending.Load() == 0 && p.active.Load() == 0
 }
 
 // readOwnResult reads and dispatches frames, in the caller of c, until c's result has

@@ -74,7 +74,7 @@ type Peer struct {
 	lastMethod methodCache   // the reader's last method found; the reader's only
 
 	mu              sync.Mutex
-	pending         map[uint64]*Call      // outgoing calls awaiting a result; nil once closed
+	pending         *callTable            // outgoing calls awaiting a result; nil once closed
 	npending        atomic.Int32          // len(pending), changed under mu
 	sweeps          uint64                // default-timeout sweeps so far (sweepTimeouts)
 	sweeping        bool                  // the sweep timer is armed
@@ -124,7 +124,7 @@ func newPeer(s *Server, conn net.Conn, br *bufio.Reader, codec Codec, dialer boo
 		dialer:    dialer,
 		remoteMax: int(remote.maxFrameSize),
 		log:       s.cfg.logger.With("remote", conn.RemoteAddr().String()),
-		pending:   make(map[uint64]*Call),
+		pending:   new(callTable),
 		serving:   make(map[uint64]*callCtx),
 		notifying: make(map[*callCtx]struct{}),
 		drained:   make(chan struct{}, 1),
@@ -242,12 +242,12 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 func (p *Peer) isDrained() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pending == nil || (p.active.Load() == 0 && len(p.pending) == 0)
+	return p.pending == nil || (p.active.Load() == 0 && p.pending.len() == 0)
 }
 
 // signalDrained wakes Shutdown when nothing is in progress. Callers hold p.mu.
 func (p *Peer) signalDrainedLocked() {
-	if (p.goingAway || p.remoteGoingAway) && p.active.Load() == 0 && len(p.pending) == 0 {
+	if (p.goingAway || p.remoteGoingAway) && p.active.Load() == 0 && p.pending.len() == 0 {
 		select {
 		case p.drained <- struct{}{}:
 		default:
@@ -298,7 +298,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 			p.endIdleReading()
 		}
 		p.srv.removePeer(p)
-		if len(pending) == 0 {
+		if pending.len() == 0 {
 			return
 		}
 		select {
@@ -316,7 +316,7 @@ func (p *Peer) terminate(why *Error, flush bool) {
 }
 
 // failPending fails the calls still waiting when the connection ended.
-func (p *Peer) failPending(pending map[uint64]*Call, why *Error) {
+func (p *Peer) failPending(pending *callTable, why *Error) {
 	lost := ErrConnectionLost
 	if why.reason == reasonClosed {
 		lost = ErrClosed
@@ -324,7 +324,7 @@ func (p *Peer) failPending(pending map[uint64]*Call, why *Error) {
 	p.mu.Lock()
 	goneAway, lastID := p.remoteGoingAway, p.remoteLastID
 	p.mu.Unlock()
-	for _, c := range pending {
+	for _, c := range pending.all() {
 		if goneAway && c.id > lastID {
 			// The other side said it accepted calls up to lastID only: this one never
 			// started, so it is safe to retry elsewhere.
@@ -1111,7 +1111,7 @@ func appendListExcept(c listExcepter, dst []byte, vals []any, except []int) (out
 // keeps buf until then, and complete reports whether it did.
 func (p *Peer) complete(f *wire.Frame, buf *[]byte) (kept bool) {
 	p.mu.Lock()
-	c := p.pending[f.ID]
+	c := p.pending.get(f.ID)
 	if c != nil {
 		p.unpendLocked(c)
 		p.signalDrainedLocked()
