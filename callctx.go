@@ -27,10 +27,25 @@ type afterFunc struct{ f func() }
 
 var _ context.Context = (*callCtx)(nil)
 
+// ctxBatch is how many call contexts the reader allocates at a time (see newCallCtx).
+const ctxBatch = 32
+
 // newCallCtx returns the context of a call read at now (nanos by p's clock) that the
-// caller gave timeout, if positive.
-func newCallCtx(p *Peer, md Metadata, timeout time.Duration, now int64) *callCtx {
-	c := &callCtx{peer: p, md: md}
+// caller gave timeout, if positive. The reading goroutine calls it.
+//
+// Contexts come from an array of ctxBatch, allocated when the last one is used up: each
+// call still has a context of its own, which its handler may keep as long as it likes (it
+// keeps the array alive), but the allocator runs once per ctxBatch calls. In a sequential
+// exchange, allocating one context a call took 350-450ns of the server's 2.3µs per call
+// (bench/, timed in the running process), mostly cache misses in the allocator's own
+// records; taking the next element of the array, 160-250ns.
+func (p *Peer) newCallCtx(md Metadata, timeout time.Duration, now int64) *callCtx {
+	if len(p.ctxs) == 0 {
+		p.ctxs = make([]callCtx, ctxBatch)
+	}
+	c := &p.ctxs[0]
+	p.ctxs = p.ctxs[1:]
+	c.peer, c.md = p, md
 	if timeout > 0 {
 		c.dlNanos = now + int64(timeout)
 		c.deadline = p.clock.at(c.dlNanos)

@@ -70,6 +70,7 @@ type Peer struct {
 	turn       ownTurn       // the caller reading its own result, if any (readOwnResult)
 	lastServed atomic.Int64  // nanos (see clock) of the last incoming call or notification accepted
 	frameRead  int64         // when the frame being dispatched was read, in nanos (see clock); the reader's only
+	ctxs       []callCtx     // contexts for the calls read next (newCallCtx); the reader's only
 	clock      clock         // every time the peer reads, but for the handshake's deadlines
 	lastMethod methodCache   // the reader's last method found; the reader's only
 
@@ -697,7 +698,7 @@ func (p *Peer) accept(f *wire.Frame, buf *[]byte) (kept bool, inline *job, err e
 	p.lastServed.Store(p.live.lastRead.Load())
 	j := jobPool.Get().(*job)
 	*j = job{peer: p, id: f.ID, notify: notify, method: m, payload: f.Payload, buf: buf}
-	j.ctx = newCallCtx(p, incomingMetadata(f), f.Timeout, p.frameRead)
+	j.ctx = p.newCallCtx(incomingMetadata(f), f.Timeout, p.frameRead)
 	p.active.Add(1)
 	switch {
 	case notify:
