@@ -110,8 +110,8 @@ func (scriptAddr) String() string                      { return "script" }
 
 type scriptAddr struct{}
 
-// benchAdd is the small call of the benchmark suite (bench/), registered the way tandem
-// gen's code registers it.
+// benchAdd is the small call of the benchmark suite (bench/), registered with
+// RegisterMethods and a handler that decodes into a struct of its own.
 func benchAdd(srv *Server) error {
 	return srv.RegisterMethods("Bench", []Method{{
 		Name: "Add", NumArgs: 2, HasResult: true,

@@ -190,25 +190,36 @@ func (f *file) service(s *service) {
 	fmt.Fprintf(w, "// impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.\n")
 	fmt.Fprintf(w, "func %s(srv *%s.Server, impl %s, opts ...%s.ServiceOption) error {\n", registerName(s.name), tandem, s.name, tandem)
 	fmt.Fprintf(w, "m := %s.Methods\n", cn)
+	// A method with arguments decodes them through a contract.Args, which recycles what
+	// the codec decodes into.
+	for i, m := range s.methods {
+		if len(m.params) == 0 {
+			continue
+		}
+		ptrs := make([]string, len(m.params))
+		fmt.Fprintf(w, "args%d := %s.NewArgs(func(in *struct {\n", i, contract)
+		for j, t := range m.params {
+			fmt.Fprintf(w, "%s %s\n", f.params[j], f.typ(t))
+			ptrs[j] = "&in." + f.params[j]
+		}
+		fmt.Fprintf(w, "}) []any {\nreturn []any{%s}\n})\n", strings.Join(ptrs, ", "))
+	}
 	fmt.Fprintf(w, "return srv.RegisterMethods(%q, []%s.Method{\n", s.name, tandem)
 	for i, m := range s.methods {
 		fmt.Fprintf(w, "{Name: m[%d].Name, Signature: m[%d].Signature, NumArgs: %d, HasResult: %t, Invoke: func(ctx %s.Context, args %s.Args) (any, error) {\n",
 			i, i, len(m.params), m.result != nil, context, tandem)
-		ptrs := make([]string, len(m.params))
 		callArgs := []string{"ctx"}
 		if len(m.params) > 0 {
-			w.WriteString("var in struct {\n")
-			for j, t := range m.params {
-				fmt.Fprintf(w, "%s %s\n", f.params[j], f.typ(t))
-				ptrs[j] = "&in." + f.params[j]
+			for j := range m.params {
 				callArgs = append(callArgs, "in."+f.params[j])
 			}
-			w.WriteString("}\n")
 			if m.variadic {
 				callArgs[len(callArgs)-1] += "..."
 			}
+			fmt.Fprintf(w, "in, err := args%d.Decode(args)\nif err != nil {\nreturn nil, err\n}\n", i)
+		} else {
+			w.WriteString("if err := args.Decode(); err != nil {\nreturn nil, err\n}\n")
 		}
-		fmt.Fprintf(w, "if err := args.Decode(%s); err != nil {\nreturn nil, err\n}\n", strings.Join(ptrs, ", "))
 		call := fmt.Sprintf("impl.%s(%s)", m.name, strings.Join(callArgs, ", "))
 		if m.result == nil {
 			fmt.Fprintf(w, "return nil, %s\n", call)

@@ -35,51 +35,76 @@ func NewCalculatorClient(peer *tandem.Peer) Calculator {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterCalculator(srv *tandem.Server, impl Calculator, opts ...tandem.ServiceOption) error {
 	m := CalculatorContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a int
+		b int
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args1 := contract.NewArgs(func(in *struct {
+		a int
+		b int
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args2 := contract.NewArgs(func(in *struct {
+		a tandem.Code
+		b string
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args3 := contract.NewArgs(func(in *struct {
+		a string
+	}) []any {
+		return []any{&in.a}
+	})
+	args4 := contract.NewArgs(func(in *struct {
+		a Entry
+	}) []any {
+		return []any{&in.a}
+	})
+	args6 := contract.NewArgs(func(in *struct {
+		a []int
+	}) []any {
+		return []any{&in.a}
+	})
+	args7 := contract.NewArgs(func(in *struct {
+		a time.Duration
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Calculator", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a int
-				b int
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Add(ctx, in.a, in.b)
 		}},
 		{Name: m[1].Name, Signature: m[1].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a int
-				b int
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args1.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Div(ctx, in.a, in.b)
 		}},
 		{Name: m[2].Name, Signature: m[2].Signature, NumArgs: 2, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a tandem.Code
-				b string
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args2.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Fail(ctx, in.a, in.b)
 		}},
 		{Name: m[3].Name, Signature: m[3].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a string
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args3.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Lookup(ctx, in.a)
 		}},
 		{Name: m[4].Name, Signature: m[4].Signature, NumArgs: 1, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a Entry
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args4.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Put(ctx, in.a)
@@ -91,19 +116,15 @@ func RegisterCalculator(srv *tandem.Server, impl Calculator, opts ...tandem.Serv
 			return impl.Stats(ctx)
 		}},
 		{Name: m[6].Name, Signature: m[6].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a []int
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args6.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Sum(ctx, in.a...)
 		}},
 		{Name: m[7].Name, Signature: m[7].Signature, NumArgs: 1, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a time.Duration
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args7.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Wait(ctx, in.a)
@@ -173,12 +194,15 @@ func NewHubClient(peer *tandem.Peer) Hub {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterHub(srv *tandem.Server, impl Hub, opts ...tandem.ServiceOption) error {
 	m := HubContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a string
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Hub", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a string
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Publish(ctx, in.a)
@@ -212,12 +236,15 @@ func NewListenerClient(peer *tandem.Peer) Listener {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterListener(srv *tandem.Server, impl Listener, opts ...tandem.ServiceOption) error {
 	m := ListenerContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a Message
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Listener", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a Message
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Deliver(ctx, in.a)
@@ -256,66 +283,84 @@ func NewKitchenClient(peer *tandem.Peer) Kitchen {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterKitchen(srv *tandem.Server, impl Kitchen, opts ...tandem.ServiceOption) error {
 	m := KitchenContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a struct {
+			A int "json:\"a\""
+			B []string
+		}
+		b struct{}
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args1 := contract.NewArgs(func(in *struct {
+		a any
+		b map[string]any
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args2 := contract.NewArgs(func(in *struct {
+		a [3]int
+		b *[2]string
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args3 := contract.NewArgs(func(in *struct {
+		a []byte
+		b rune
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args4 := contract.NewArgs(func(in *struct {
+		a netip.Addr
+		b time.Duration
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args5 := contract.NewArgs(func(in *struct {
+		a string
+		b []Message
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
 	return srv.RegisterMethods("Kitchen", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a struct {
-					A int "json:\"a\""
-					B []string
-				}
-				b struct{}
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Anonymous(ctx, in.a, in.b)
 		}},
 		{Name: m[1].Name, Signature: m[1].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a any
-				b map[string]any
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args1.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Any(ctx, in.a, in.b)
 		}},
 		{Name: m[2].Name, Signature: m[2].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a [3]int
-				b *[2]string
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args2.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Arrays(ctx, in.a, in.b)
 		}},
 		{Name: m[3].Name, Signature: m[3].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a []byte
-				b rune
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args3.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Bytes(ctx, in.a, in.b)
 		}},
 		{Name: m[4].Name, Signature: m[4].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a netip.Addr
-				b time.Duration
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args4.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Foreign(ctx, in.a, in.b)
 		}},
 		{Name: m[5].Name, Signature: m[5].Signature, NumArgs: 2, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a string
-				b []Message
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args5.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Variadic(ctx, in.a, in.b...)

@@ -27,22 +27,28 @@ func NewBenchClient(peer *tandem.Peer) Bench {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterBench(srv *tandem.Server, impl Bench, opts ...tandem.ServiceOption) error {
 	m := BenchContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a int64
+		b int64
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args1 := contract.NewArgs(func(in *struct {
+		a []byte
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Bench", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a int64
-				b int64
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Add(ctx, in.a, in.b)
 		}},
 		{Name: m[1].Name, Signature: m[1].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a []byte
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args1.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Echo(ctx, in.a)

@@ -27,21 +27,27 @@ func NewRoomClient(peer *tandem.Peer) Room {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterRoom(srv *tandem.Server, impl Room, opts ...tandem.ServiceOption) error {
 	m := RoomContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a string
+	}) []any {
+		return []any{&in.a}
+	})
+	args1 := contract.NewArgs(func(in *struct {
+		a string
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Room", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a string
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Join(ctx, in.a)
 		}},
 		{Name: m[1].Name, Signature: m[1].Signature, NumArgs: 1, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a string
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args1.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Send(ctx, in.a)
@@ -79,12 +85,15 @@ func NewMemberClient(peer *tandem.Peer) Member {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterMember(srv *tandem.Server, impl Member, opts ...tandem.ServiceOption) error {
 	m := MemberContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a Message
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Member", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 1, HasResult: false, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a Message
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return nil, impl.Receive(ctx, in.a)

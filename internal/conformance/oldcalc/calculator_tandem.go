@@ -28,31 +28,40 @@ func NewCalculatorClient(peer *tandem.Peer) Calculator {
 // impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.
 func RegisterCalculator(srv *tandem.Server, impl Calculator, opts ...tandem.ServiceOption) error {
 	m := CalculatorContract.Methods
+	args0 := contract.NewArgs(func(in *struct {
+		a float64
+		b float64
+	}) []any {
+		return []any{&in.a, &in.b}
+	})
+	args1 := contract.NewArgs(func(in *struct {
+		a int
+	}) []any {
+		return []any{&in.a}
+	})
+	args2 := contract.NewArgs(func(in *struct {
+		a []int
+	}) []any {
+		return []any{&in.a}
+	})
 	return srv.RegisterMethods("Calculator", []tandem.Method{
 		{Name: m[0].Name, Signature: m[0].Signature, NumArgs: 2, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a float64
-				b float64
-			}
-			if err := args.Decode(&in.a, &in.b); err != nil {
+			in, err := args0.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Add(ctx, in.a, in.b)
 		}},
 		{Name: m[1].Name, Signature: m[1].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a int
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args1.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Neg(ctx, in.a)
 		}},
 		{Name: m[2].Name, Signature: m[2].Signature, NumArgs: 1, HasResult: true, Invoke: func(ctx context.Context, args tandem.Args) (any, error) {
-			var in struct {
-				a []int
-			}
-			if err := args.Decode(&in.a); err != nil {
+			in, err := args2.Decode(args)
+			if err != nil {
 				return nil, err
 			}
 			return impl.Sum(ctx, in.a...)
