@@ -465,30 +465,32 @@ func (p *Peer) acquireSlot(ctx context.Context, method string) error {
 	if p.tryAcquireSlot() {
 		return nil
 	}
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return contextError(ctx, method+": waiting for the other side's in-flight limit")
-	case <-p.done:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.refuseLocked(method)
+	s := p.slots
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for {
+		if s.tryAcquire() {
+			// Returned slots leave one token between them: pass it on to the next waiter
+			// while slots are free.
+			if s.waiters.Load() > 1 && s.used.Load() < s.max {
+				s.wake()
+			}
+			return nil
+		}
+		select {
+		case <-s.freed:
+		case <-ctx.Done():
+			return contextError(ctx, method+": waiting for the other side's in-flight limit")
+		case <-p.done:
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.refuseLocked(method)
+		}
 	}
 }
 
 // tryAcquireSlot takes a slot if one is free without waiting.
-func (p *Peer) tryAcquireSlot() bool {
-	if p.slots == nil {
-		return true
-	}
-	select {
-	case p.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Peer) tryAcquireSlot() bool { return p.slots == nil || p.slots.tryAcquire() }
 
 // refuseLocked says why no new call may start, if so. Callers hold p.mu.
 func (p *Peer) refuseLocked(method string) error {

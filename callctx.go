@@ -8,7 +8,8 @@ import (
 
 // callCtx is the context an incoming call's handler runs with. It carries the calling peer
 // and metadata, ends at the caller's deadline, on a cancel frame, when the connection ends,
-// or when the handler returns. It is one allocation: its Done channel and deadline timer
+// or when the handler returns (once its result is written, for a call the connection's
+// reader runs; see Peer.run). It is one allocation: its Done channel and deadline timer
 // are made only if someone waits on it (Done, AfterFunc, or a derived context).
 type callCtx struct {
 	peer     *Peer
