@@ -1,7 +1,7 @@
 // Package contract is the runtime support of the code that tandem gen writes: the contract of
 // a service interface (its name and its methods' signatures), the check of that contract
-// against the other side's introspection, and the [Client] that generated clients call
-// through.
+// against the other side's introspection, the [Client] that generated clients call
+// through, and the [Args] that generated server adapters decode arguments with.
 //
 // Generated code uses it; programs rarely need more than [Check], to verify a contract
 // eagerly when they connect instead of on the first call:
