@@ -101,3 +101,56 @@ func TestCallT(t *testing.T) {
 	_, err = tandem.CallT[int](ctxTimeout(t, 5*time.Second), p, "Calc.Add", "x", 1)
 	wantCode(t, err, tandem.CodeInvalidArgument, tandem.ErrBadArguments, "func(a int, b int) int")
 }
+
+// Keeper keeps every handler context it is called with.
+type Keeper struct {
+	mu   sync.Mutex
+	ctxs []context.Context
+}
+
+func (k *Keeper) Keep(ctx context.Context) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ctxs = append(k.ctxs, ctx)
+}
+
+// A handler may keep its context after it returns: the reader allocates contexts in
+// batches, but each call's stays its own, ended, with its own metadata, whatever the
+// calls after it. (Regression guard for the batches of newCallCtx.)
+func TestKeptHandlerContextsStayTheirOwn(t *testing.T) {
+	srv := newServer(t)
+	k := &Keeper{}
+	must(t, srv.Register(k))
+	p := dialPipe(t, srv, newServer(t))
+	const calls = 100 // several batches
+	for i := range calls {
+		ctx := tandem.ContextWithMetadata(context.Background(), tandem.Metadata{"call": fmt.Sprint(i)})
+		must(t, p.Call(ctx, "Keeper.Keep", nil))
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.ctxs) != calls {
+		t.Fatalf("kept %d contexts, want %d", len(k.ctxs), calls)
+	}
+	seen := map[context.Context]int{}
+	for i, ctx := range k.ctxs {
+		if j, ok := seen[ctx]; ok {
+			t.Fatalf("calls %d and %d got the same context", j, i)
+		}
+		seen[ctx] = i
+		if got := tandem.MetadataFromContext(ctx)["call"]; got != fmt.Sprint(i) {
+			t.Errorf("call %d's kept context carries call %q's metadata", i, got)
+		}
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Errorf("call %d's kept context: Err() = %v, want context.Canceled", i, ctx.Err())
+		}
+		select {
+		case <-ctx.Done():
+		default:
+			t.Errorf("call %d's kept context is not done", i)
+		}
+		if tandem.PeerFromContext(ctx) == nil {
+			t.Errorf("call %d's kept context lost its peer", i)
+		}
+	}
+}
