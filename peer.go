@@ -475,6 +475,7 @@ func (p *Peer) runInline(j *job) bool {
 		}
 	}
 	if p.readState.CompareAndSwap(readLent, readActive) {
+		p.warmCallCtx() // only while this goroutine has the reading
 		return true
 	}
 	// This method's handlers may block: run its next calls on workers. This goroutine
