@@ -141,13 +141,15 @@ func TestKeptHandlerContextsStayTheirOwn(t *testing.T) {
 		if got := tandem.MetadataFromContext(ctx)["call"]; got != fmt.Sprint(i) {
 			t.Errorf("call %d's kept context carries call %q's metadata", i, got)
 		}
-		if !errors.Is(ctx.Err(), context.Canceled) {
-			t.Errorf("call %d's kept context: Err() = %v, want context.Canceled", i, ctx.Err())
-		}
+		// A call the reader runs has its context ended just after its result is written:
+		// the last one may still be ending.
 		select {
 		case <-ctx.Done():
-		default:
-			t.Errorf("call %d's kept context is not done", i)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d's kept context did not end", i)
+		}
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Errorf("call %d's kept context: Err() = %v, want context.Canceled", i, ctx.Err())
 		}
 		if tandem.PeerFromContext(ctx) == nil {
 			t.Errorf("call %d's kept context lost its peer", i)

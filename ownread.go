@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandem-rpc/tandem/wire"
@@ -44,19 +45,21 @@ const (
 	ownReadTurn = time.Second
 )
 
-// ownTurn is the state of a caller's turn at reading, shared with the watch.
+// ownTurn is the state of a caller's turn at reading, shared with the watch. A turn starts
+// holding mu, which orders it with the watch's moves of the read deadline; it ends by
+// clearing started alone. A watch that found it in progress just before may then move the
+// deadline to the past after it ended: harmless, as the next turn starts by setting a
+// deadline if the one left is past or near (readOwnResult), and a reading goroutine
+// starts by clearing it (handOn). Ending without the lock saves a lock and an unlock on
+// every call.
 type ownTurn struct {
 	mu      sync.Mutex
-	started int64 // when the turn in progress started, in nanos (see clock); zero if none
-	end     int64 // the read deadline turns left on the connection, in nanos; zero if none
+	started atomic.Int64 // when the turn in progress started, in nanos (see clock); zero if none
+	end     int64        // the read deadline turns left on the connection, in nanos; zero if none; guarded by mu
 }
 
 // inProgress reports whether a caller is reading its own result.
-func (t *ownTurn) inProgress() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.started != 0
-}
+func (t *ownTurn) inProgress() bool { return t.started.Load() != 0 }
 
 // endLongTurn ends a caller's turn at reading that has lasted turnLimit, by moving the
 // read deadline to the past, and reports whether it did. The watch calls it.
@@ -64,10 +67,10 @@ func (p *Peer) endLongTurn() bool {
 	t := &p.turn
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.started == 0 || time.Duration(p.clock.nanos()-t.started) < turnLimit {
+	if s := t.started.Load(); s == 0 || time.Duration(p.clock.nanos()-s) < turnLimit {
 		return false
 	}
-	t.started = 0
+	t.started.Store(0)
 	// The deadline set now is long past; setting it fails only on a closed connection.
 	t.end = 1
 	_ = p.conn.SetReadDeadline(time.Unix(1, 0))
@@ -119,16 +122,14 @@ func (p *Peer) readOwnResult(ctx context.Context, c *Call) {
 		}
 		t.end = dl
 	}
-	t.started = now
+	t.started.Store(now)
 	t.mu.Unlock()
 	p.watchReading() // armed already, unless it stopped just now
 	c.ownRead = true
 	first, err := p.readOwn(c, now)
 	c.ownRead = false // before the reading changes hands: another reader finishes c the usual way
-	// The turn is over before the reading changes hands: no watch may end it after.
-	t.mu.Lock()
-	t.started = 0
-	t.mu.Unlock()
+	// The turn is over before the reading changes hands (see ownTurn).
+	t.started.Store(0)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		p.handOn(nil) // on from where this read stopped
