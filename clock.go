@@ -5,7 +5,8 @@ import "time"
 // clock tells the time from the monotonic clock alone. A time.Now reads two clocks, the
 // wall clock and the monotonic one; time.Since a time that has a monotonic reading reads
 // only the latter. On the virtual machines tandem is measured on each read costs about
-// 75ns, and a small call read the time five times across its two sides.
+// 75ns; a small call reads the time three times across its two sides, once in the
+// caller's process.
 //
 // The hot paths keep times as nanos: an int64 of nanoseconds, the epoch's wall clock
 // reading plus the monotonic time since, so that comparing two is one subtraction and

@@ -921,8 +921,9 @@ func (p *Peer) run(j *job) {
 	p.sendReply(j, res)
 }
 
-// unserve ends a finished call's context before its result is sent: a cancel arriving
-// meanwhile ends nothing. Its id is forgotten in finishJob, with one taking of p.mu for
+// unserve ends a finished call's context before its result is sent, for a call a worker
+// ran (one the reader ran has it ended after; see run): a cancel arriving meanwhile ends
+// nothing. Its id is forgotten in finishJob, with one taking of p.mu for
 // both. The call still counts against the in-flight limit, and a graceful shutdown still
 // waits for it, until then: the handler's goroutine is busy until the result is written,
 // and counting it keeps the goroutines a connection can occupy bounded by the limit.
