@@ -176,7 +176,9 @@ func (c *callCtx) String() string { return "tandem.callContext" }
 // has had its result written: it allocates the next batch, or writes to the next context,
 // so that its memory is in the processor's caches when the call comes. In a sequential
 // exchange that took about 100ns off the server's time to take in a call (bench/, timed in
-// the running process: 480-550 -> 340-470ns). The reading goroutine calls it.
+// the running process: 480-550 -> 340-470ns), work moved to after the reply, where it
+// overlaps the network unless caller and server share a processor (bench/README.md,
+// Session 12). The reading goroutine calls it.
 func (p *Peer) warmCallCtx() {
 	p.refillCtxs()
 	p.ctxs[0].peer = p

@@ -910,7 +910,9 @@ func (p *Peer) run(j *job) {
 	if j.read == 0 {
 		// A call the reader runs has its context ended once its result is written
 		// (finishJob), not before: ending it (a lock, cache misses) delayed the result by
-		// 150-290ns (bench/, timed in the running process). A cancel read meanwhile, by a
+		// 150-290ns (bench/, timed in the running process). The work is the same, moved:
+		// it overlaps the network when the caller is on another machine, not when both
+		// share one processor (bench/README.md, Session 12). A cancel read meanwhile, by a
 		// reader that took over from a handler that blocked, ends it the same way.
 		p.unserve(j)
 	}
