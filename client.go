@@ -229,13 +229,23 @@ func retryable(ctx context.Context, err error) bool {
 // Call calls method like [Peer.Call] on the current connection, retrying on a new one when
 // that is safe (see [Client]).
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	return c.Do(ctx, func(p *Peer) error { return p.Call(ctx, method, result, args...) })
+}
+
+// Do runs f with the current connection and returns f's error. When that error makes a
+// retry safe, as it does for a [Client]'s calls, Do waits for the next connection (within
+// ctx) and runs f again on it, up to the retry limit ([WithMaxRetries]). So f may run more
+// than once, each time with one connection for all it does; it should call only through
+// the [*Peer] it is given. While disconnected, Do fails with [ErrConnectionLost] before
+// running f, or with [WithWaitForReady] waits for a connection.
+func (c *Client) Do(ctx context.Context, f func(*Peer) error) error {
 	wait := c.cfg.waitForReady
 	for attempt := 0; ; attempt++ {
 		p, err := c.current(ctx, wait)
 		if err != nil {
 			return err
 		}
-		err = p.Call(ctx, method, result, args...)
+		err = f(p)
 		if err == nil || attempt >= c.cfg.maxRetries || !retryable(ctx, err) || ctx.Err() != nil {
 			return err
 		}

@@ -152,6 +152,50 @@ func TestClientRetriesOnlyWhatIsSafe(t *testing.T) {
 	}
 }
 
+// TestClientDoRunsAgainOnANewConnection: Do gives f the current connection and runs it
+// again on the next one when the call f made was refused by a server going away; an error
+// that makes no retry safe ends it after one run.
+func TestClientDoRunsAgainOnANewConnection(t *testing.T) {
+	r := newRestartable(t)
+	srv1 := r.start(func(s *tandem.Server) { must(t, s.Register(&Calc{})) })
+	c, err := newServer(t).NewClient("tcp://"+r.addr, tandem.WithBackoff(5*time.Millisecond, 50*time.Millisecond), tandem.WithWaitForReady())
+	must(t, err)
+	defer c.Close()
+	ctx := ctxTimeout(t, 20*time.Second)
+
+	var peers []*tandem.Peer
+	var sum int
+	err = c.Do(ctx, func(p *tandem.Peer) error {
+		peers = append(peers, p)
+		if len(peers) == 1 {
+			// A call first: the server has then taken the connection on, and going away
+			// tells it so (a connection it is still taking on is closed without a word).
+			must(t, p.Call(ctx, "Calc.Add", &sum, 1, 1))
+			must(t, srv1.Shutdown(ctx))
+			<-p.Done()
+			r.start(func(s *tandem.Server) { must(t, s.Register(&Calc{})) })
+		}
+		return p.Call(ctx, "Calc.Add", &sum, 2, 3)
+	})
+	if err != nil || sum != 5 {
+		t.Fatalf("Do = %v with sum %d, want nil and 5 from the second server", err, sum)
+	}
+	if len(peers) != 2 || peers[0] == peers[1] {
+		t.Fatalf("f ran on %d connections (%v), want 2 different ones", len(peers), peers)
+	}
+
+	mine := errors.New("not retryable")
+	runs := 0
+	if err := c.Do(ctx, func(*tandem.Peer) error { runs++; return mine }); err != mine || runs != 1 {
+		t.Fatalf("Do = %v after %d runs, want f's own error after 1", err, runs)
+	}
+
+	// Typed one-off calls go through a Client too.
+	if n, err := tandem.CallT[int](ctx, c, "Calc.Add", 20, 22); n != 42 || err != nil {
+		t.Fatalf("CallT through the Client = %d, %v", n, err)
+	}
+}
+
 func TestClientMovesToANewServerOnGoingAway(t *testing.T) {
 	r := newRestartable(t)
 	slow := Slow{started: make(chan struct{}, 1), release: make(chan struct{})}

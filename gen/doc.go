@@ -16,10 +16,10 @@
 //
 //   - CalculatorContract, a [contract.Contract]: the service name and each method's
 //     signature;
-//   - NewCalculatorClient(peer) Calculator, whose methods call the Calculator service on the
-//     other side of peer; the first call checks the contract against the server's
-//     introspection and fails with a [contract.MismatchError] listing the methods that
-//     differ;
+//   - NewCalculatorClient(conn) Calculator, whose methods call the Calculator service through
+//     conn, a [tandem.Peer] or a reconnecting [tandem.Client]; the first call on each
+//     connection checks the contract against the server's introspection and fails with a
+//     [contract.MismatchError] listing the methods that differ;
 //   - RegisterCalculator(srv, impl, opts...), which exposes any implementation through
 //     [tandem.Server.RegisterMethods]: typed decoding and direct method calls, no
 //     reflection.

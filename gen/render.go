@@ -19,7 +19,7 @@ const (
 )
 
 // locals are the identifiers generated code declares inside functions; imports avoid them.
-var locals = []string{"ctx", "args", "impl", "srv", "opts", "peer", "err", "in", "m", "r", "x"}
+var locals = []string{"ctx", "args", "impl", "srv", "opts", "conn", "err", "in", "m", "r", "x"}
 
 // file renders one generated file, tracking the imports its types need.
 type file struct {
@@ -181,10 +181,11 @@ func (f *file) service(s *service) {
 	fmt.Fprintf(w, "}}\n")
 
 	fmt.Fprintf(w, "\n// %s returns a [%s] that calls the %s service\n", newName(s.name), s.name, s.name)
-	fmt.Fprintf(w, "// on the other side of peer. The first call checks [%s];\n", cn)
-	fmt.Fprintf(w, "// a server that does not match fails it with a [contract.MismatchError].\n")
-	fmt.Fprintf(w, "func %s(peer *%s.Peer) %s {\n", newName(s.name), tandem, s.name)
-	fmt.Fprintf(w, "return %s{%s.NewClient(peer, %s)}\n}\n", ct, contract, cn)
+	fmt.Fprintf(w, "// through conn: a [%s.Peer], or a [%s.Client] that keeps a connection up.\n", tandem, tandem)
+	fmt.Fprintf(w, "// The first call on each connection checks [%s]; a server\n", cn)
+	fmt.Fprintf(w, "// that does not match fails it with a [contract.MismatchError].\n")
+	fmt.Fprintf(w, "func %s(conn %s.Caller) %s {\n", newName(s.name), tandem, s.name)
+	fmt.Fprintf(w, "return %s{%s.NewClient(conn, %s)}\n}\n", ct, contract, cn)
 
 	fmt.Fprintf(w, "\n// %s exposes impl on srv as the %s service. It calls\n", registerName(s.name), s.name)
 	fmt.Fprintf(w, "// impl's methods directly, without reflection; opts are [tandem.ServiceOption]s.\n")

@@ -125,12 +125,13 @@ func Compare(c Contract, services []tandem.ServiceInfo) error {
 	return e
 }
 
-// Check asks peer's other side to describe its services and compares c with them. It
-// returns a [*MismatchError] if they differ, or the call's error if the description could
-// not be had.
-func Check(ctx context.Context, peer *tandem.Peer, c Contract) error {
+// Check asks the other side of caller (a [*tandem.Peer] or [*tandem.Client]) to describe
+// its services and compares c with them. It returns a [*MismatchError] if they differ, or
+// the call's error if the description could not be had. Through a Client, it checks the
+// server of the connection it calls on, which a reconnection may replace.
+func Check(ctx context.Context, caller tandem.Caller, c Contract) error {
 	var services []tandem.ServiceInfo
-	if err := peer.Call(ctx, tandem.IntrospectionService+".Describe", &services); err != nil {
+	if err := caller.Call(ctx, tandem.IntrospectionService+".Describe", &services); err != nil {
 		return err
 	}
 	return Compare(c, services)

@@ -25,10 +25,11 @@ var CalculatorContract = contract.Contract{Service: "Calculator", Methods: []tan
 }}
 
 // NewCalculatorClient returns a [Calculator] that calls the Calculator service
-// on the other side of peer. The first call checks [CalculatorContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewCalculatorClient(peer *tandem.Peer) Calculator {
-	return calculatorClient{contract.NewClient(peer, CalculatorContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [CalculatorContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewCalculatorClient(conn tandem.Caller) Calculator {
+	return calculatorClient{contract.NewClient(conn, CalculatorContract)}
 }
 
 // RegisterCalculator exposes impl on srv as the Calculator service. It calls
@@ -184,10 +185,11 @@ var HubContract = contract.Contract{Service: "Hub", Methods: []tandem.MethodInfo
 }}
 
 // NewHubClient returns a [Hub] that calls the Hub service
-// on the other side of peer. The first call checks [HubContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewHubClient(peer *tandem.Peer) Hub {
-	return hubClient{contract.NewClient(peer, HubContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [HubContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewHubClient(conn tandem.Caller) Hub {
+	return hubClient{contract.NewClient(conn, HubContract)}
 }
 
 // RegisterHub exposes impl on srv as the Hub service. It calls
@@ -226,10 +228,11 @@ var ListenerContract = contract.Contract{Service: "Listener", Methods: []tandem.
 }}
 
 // NewListenerClient returns a [Listener] that calls the Listener service
-// on the other side of peer. The first call checks [ListenerContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewListenerClient(peer *tandem.Peer) Listener {
-	return listenerClient{contract.NewClient(peer, ListenerContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [ListenerContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewListenerClient(conn tandem.Caller) Listener {
+	return listenerClient{contract.NewClient(conn, ListenerContract)}
 }
 
 // RegisterListener exposes impl on srv as the Listener service. It calls
@@ -273,10 +276,11 @@ var KitchenContract = contract.Contract{Service: "Kitchen", Methods: []tandem.Me
 }}
 
 // NewKitchenClient returns a [Kitchen] that calls the Kitchen service
-// on the other side of peer. The first call checks [KitchenContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewKitchenClient(peer *tandem.Peer) Kitchen {
-	return kitchenClient{contract.NewClient(peer, KitchenContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [KitchenContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewKitchenClient(conn tandem.Caller) Kitchen {
+	return kitchenClient{contract.NewClient(conn, KitchenContract)}
 }
 
 // RegisterKitchen exposes impl on srv as the Kitchen service. It calls

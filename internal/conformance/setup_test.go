@@ -90,15 +90,7 @@ func connectTCP(t testing.TB, register, clientRegister func(*tandem.Server) erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
+	serveOn(t, srv, ln)
 	cli := newServer(t, clientRegister)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -116,4 +108,20 @@ func connectTCP(t testing.TB, register, clientRegister func(*tandem.Server) erro
 		server = ps[0]
 	}
 	return conn{client: p, server: server}
+}
+
+// serveOn serves srv on ln until the returned stop is called or the test ends; stop closes
+// srv and waits for Serve to return.
+func serveOn(t testing.TB, srv *tandem.Server, ln net.Listener) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	stop = func() {
+		srv.Close()
+		<-done
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -17,10 +17,11 @@ var BenchContract = contract.Contract{Service: "Bench", Methods: []tandem.Method
 }}
 
 // NewBenchClient returns a [Bench] that calls the Bench service
-// on the other side of peer. The first call checks [BenchContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewBenchClient(peer *tandem.Peer) Bench {
-	return benchClient{contract.NewClient(peer, BenchContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [BenchContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewBenchClient(conn tandem.Caller) Bench {
+	return benchClient{contract.NewClient(conn, BenchContract)}
 }
 
 // RegisterBench exposes impl on srv as the Bench service. It calls

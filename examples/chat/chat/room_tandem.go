@@ -17,10 +17,11 @@ var RoomContract = contract.Contract{Service: "Room", Methods: []tandem.MethodIn
 }}
 
 // NewRoomClient returns a [Room] that calls the Room service
-// on the other side of peer. The first call checks [RoomContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewRoomClient(peer *tandem.Peer) Room {
-	return roomClient{contract.NewClient(peer, RoomContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [RoomContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewRoomClient(conn tandem.Caller) Room {
+	return roomClient{contract.NewClient(conn, RoomContract)}
 }
 
 // RegisterRoom exposes impl on srv as the Room service. It calls
@@ -75,10 +76,11 @@ var MemberContract = contract.Contract{Service: "Member", Methods: []tandem.Meth
 }}
 
 // NewMemberClient returns a [Member] that calls the Member service
-// on the other side of peer. The first call checks [MemberContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewMemberClient(peer *tandem.Peer) Member {
-	return memberClient{contract.NewClient(peer, MemberContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [MemberContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewMemberClient(conn tandem.Caller) Member {
+	return memberClient{contract.NewClient(conn, MemberContract)}
 }
 
 // RegisterMember exposes impl on srv as the Member service. It calls

@@ -18,10 +18,11 @@ var CalculatorContract = contract.Contract{Service: "Calculator", Methods: []tan
 }}
 
 // NewCalculatorClient returns a [Calculator] that calls the Calculator service
-// on the other side of peer. The first call checks [CalculatorContract];
-// a server that does not match fails it with a [contract.MismatchError].
-func NewCalculatorClient(peer *tandem.Peer) Calculator {
-	return calculatorClient{contract.NewClient(peer, CalculatorContract)}
+// through conn: a [tandem.Peer], or a [tandem.Client] that keeps a connection up.
+// The first call on each connection checks [CalculatorContract]; a server
+// that does not match fails it with a [contract.MismatchError].
+func NewCalculatorClient(conn tandem.Caller) Calculator {
+	return calculatorClient{contract.NewClient(conn, CalculatorContract)}
 }
 
 // RegisterCalculator exposes impl on srv as the Calculator service. It calls
