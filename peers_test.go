@@ -260,3 +260,30 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	<-h.ended
 }
+
+// TestShutdownRightAfterHandshakeSaysGoingAway: a connection whose handshake the dialer
+// has finished when the server starts shutting down, though the server may not have taken
+// it on yet, is told the server is going away. The dialer's calls on it then fail with
+// ErrShuttingDown, which says they never ran and may go elsewhere, not as a lost
+// connection, which would leave a non-idempotent call in doubt.
+func TestShutdownRightAfterHandshakeSaysGoingAway(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	client := newServer(t)
+	for i := range 100 {
+		srv := newServer(t)
+		must(t, srv.Register(&Calc{}))
+		ln, err := tandem.Listen("tcp://127.0.0.1:0")
+		must(t, err)
+		served := make(chan struct{})
+		go func() { srv.Serve(ln); close(served) }()
+		p, err := client.Dial(ctx, "tcp://"+ln.Addr().String())
+		must(t, err)
+		must(t, srv.Shutdown(ctx))
+		<-served
+		var sum int
+		if err := p.Call(ctx, "Calc.Add", &sum, 1, 2); !errors.Is(err, tandem.ErrShuttingDown) {
+			t.Fatalf("connection %d: call after the server shut down = %v, want ErrShuttingDown", i, err)
+		}
+		p.Close()
+	}
+}

@@ -38,9 +38,10 @@ type Server struct {
 
 	mu        sync.Mutex // guards the fields below and registration
 	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{} // connections still in their handshake
+	conns     map[net.Conn]bool // connections still in their handshake; true once welcomed
 	peers     map[*Peer]struct{}
 	closing   bool
+	graceful  bool          // closing by Shutdown: connections welcomed before it began become peers
 	quit      chan struct{} // closed by Close: stops serialized services' goroutines
 	workers   sync.WaitGroup
 	handshake sync.WaitGroup
@@ -55,7 +56,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		conns:     make(map[net.Conn]bool),
 		peers:     make(map[*Peer]struct{}),
 		quit:      make(chan struct{}),
 	}
@@ -301,23 +302,29 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// trackConn registers a connection in its handshake so Close can interrupt it.
-func (s *Server) trackConn(conn net.Conn) bool {
+// trackConn registers a connection in its handshake so Close can interrupt it, unless the
+// server is closing. With welcomed, it marks the connection, on the accepting side, as
+// welcomed: one welcomed before [Server.Shutdown] began is still taken on, then told the
+// server is going away, since its dialer saw the handshake succeed and may have sent calls,
+// which must fail as never started, not as lost.
+func (s *Server) trackConn(conn net.Conn, welcomed bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = welcomed
 	return true
 }
 
-// adopt turns a handshaken connection into a peer, unless the server closed meanwhile.
+// adopt turns a handshaken connection into a peer, unless the server closed meanwhile (a
+// connection welcomed before a graceful shutdown began is taken on, and shut down by it).
 func (s *Server) adopt(conn net.Conn, br *bufio.Reader, codec Codec, dialer bool, remote limits, id Identity) (*Peer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	welcomed := s.conns[conn]
 	delete(s.conns, conn)
-	if s.closing {
+	if s.closing && !(s.graceful && welcomed) {
 		conn.Close()
 		return nil, newErr(ErrClosed, nil, "server closed during the handshake")
 	}
@@ -357,7 +364,7 @@ func (s *Server) handshakeDeadline(ctx context.Context, conn net.Conn) func() {
 // connection as a [Peer]. On failure it closes conn. Use it for transports other than a
 // net.Listener, such as net.Pipe.
 func (s *Server) ServeConn(ctx context.Context, conn net.Conn) (*Peer, error) {
-	if !s.trackConn(conn) {
+	if !s.trackConn(conn, false) {
 		conn.Close()
 		return nil, ErrServerClosed
 	}
@@ -423,7 +430,7 @@ func (s *Server) acceptHello(ctx context.Context, br *bufio.Reader, conn net.Con
 			return nil, nolimits, none, e
 		}
 	}
-	if s.isClosing() {
+	if !s.trackConn(conn, true) {
 		_ = reply(wire.StatusUnavailable, "shutting down")
 		return nil, nolimits, none, newErr(ErrShuttingDown, nil, "handshake: shutting down")
 	}
@@ -461,7 +468,7 @@ func (s *Server) Dial(ctx context.Context, addr string) (*Peer, error) {
 // DialConn runs the dialing side of the handshake on conn and, if it succeeds, serves the
 // connection as a [Peer]. On failure it closes conn.
 func (s *Server) DialConn(ctx context.Context, conn net.Conn) (*Peer, error) {
-	if !s.trackConn(conn) {
+	if !s.trackConn(conn, false) {
 		conn.Close()
 		return nil, ErrServerClosed
 	}
@@ -525,16 +532,20 @@ func (s *Server) Peers() []*Peer {
 	return out
 }
 
-// beginClose stops accepting and returns the peers to end.
-func (s *Server) beginClose() []*Peer {
+// beginClose stops accepting and returns the peers to end. It cuts the handshakes in
+// progress, except, when graceful, those already welcomed.
+func (s *Server) beginClose(graceful bool) []*Peer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
+	s.graceful = graceful
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	for c := range s.conns {
-		c.Close()
+	for c, welcomed := range s.conns {
+		if !graceful || !welcomed {
+			c.Close()
+		}
 	}
 	out := make([]*Peer, 0, len(s.peers))
 	for p := range s.peers {
@@ -545,9 +556,23 @@ func (s *Server) beginClose() []*Peer {
 
 // Shutdown stops accepting connections, tells every peer it is going away (their new calls
 // fail fast with [ErrShuttingDown]), lets calls in progress finish until ctx ends, then
-// closes everything. It returns ctx's error if ctx ended first.
+// closes everything. It returns ctx's error if ctx ended first. A connection whose
+// handshake this side had already accepted when Shutdown began is served and told the
+// same, so its dialer's calls fail as never started rather than as lost.
 func (s *Server) Shutdown(ctx context.Context) error {
-	peers := s.beginClose()
+	err := shutdownPeers(ctx, s.beginClose(true))
+	// Connections welcomed before the close began become peers as their handshakes end:
+	// they are shut down as the others were.
+	s.waitHandshakes(ctx)
+	if e := shutdownPeers(ctx, s.Peers()); err == nil {
+		err = e
+	}
+	s.finishClose()
+	return err
+}
+
+// shutdownPeers shuts peers down at once and returns the first error.
+func shutdownPeers(ctx context.Context, peers []*Peer) error {
 	errs := make(chan error, len(peers))
 	for _, p := range peers {
 		go func() { errs <- p.Shutdown(ctx) }()
@@ -558,13 +583,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = e
 		}
 	}
-	s.finishClose()
 	return err
+}
+
+// waitHandshakes waits for the handshakes of accepted connections to end, and cuts those
+// still running if ctx ends first.
+func (s *Server) waitHandshakes(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.handshake.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.graceful = false
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
 }
 
 // Close stops accepting, closes every connection at once and stops the server's goroutines.
 func (s *Server) Close() error {
-	for _, p := range s.beginClose() {
+	for _, p := range s.beginClose(false) {
 		p.Close()
 	}
 	s.finishClose()
