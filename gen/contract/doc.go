@@ -16,6 +16,10 @@
 //	}
 //	c := calc.NewCalculatorClient(peer)
 //
+// Generated clients also take a reconnecting [tandem.Client] in place of the peer; they then
+// check the contract on each new connection before its first call, since a reconnection
+// may reach a server built from another version of the interface.
+//
 // A contract matches when the server's service has every method of the contract with the
 // same signature. Extra methods on the server are allowed, so adding a method to an
 // interface does not break clients built before it.
