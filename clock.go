@@ -10,7 +10,7 @@ import "time"
 //
 // The hot paths keep times as nanos: an int64 of nanoseconds, the epoch's wall clock
 // reading plus the monotonic time since, so that comparing two is one subtraction and
-// reading one builds no time.Time. The times now returns carry a monotonic reading, so
+// reading one builds no time.Time. The times at returns carry a monotonic reading, so
 // comparisons, deadlines and time.Until use that; their wall clock part is the nanos'. A
 // step of the system's wall clock moves neither: the liveness watch cannot take one for
 // silence.
@@ -26,9 +26,6 @@ func newClock() clock {
 
 // nanos returns the current time in nanos.
 func (c clock) nanos() int64 { return c.base + int64(time.Since(c.epoch)) }
-
-// now returns the current time.
-func (c clock) now() time.Time { return c.at(c.nanos()) }
 
 // at returns the time of nanos n, with a monotonic reading.
 func (c clock) at(n int64) time.Time { return c.epoch.Add(time.Duration(n - c.base)) }
