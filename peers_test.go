@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -265,25 +266,41 @@ func TestShutdownDeadline(t *testing.T) {
 // has finished when the server starts shutting down, though the server may not have taken
 // it on yet, is told the server is going away. The dialer's calls on it then fail with
 // ErrShuttingDown, which says they never ran and may go elsewhere, not as a lost
-// connection, which would leave a non-idempotent call in doubt.
+// connection, which would leave a non-idempotent call in doubt. Both for connections the
+// server accepts (Serve) and for those handed to it (ServeConn).
 func TestShutdownRightAfterHandshakeSaysGoingAway(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	client := newServer(t)
-	for i := range 100 {
-		srv := newServer(t)
-		must(t, srv.Register(&Calc{}))
-		ln, err := tandem.Listen("tcp://127.0.0.1:0")
-		must(t, err)
-		served := make(chan struct{})
-		go func() { srv.Serve(ln); close(served) }()
-		p, err := client.Dial(ctx, "tcp://"+ln.Addr().String())
-		must(t, err)
-		must(t, srv.Shutdown(ctx))
-		<-served
-		var sum int
-		if err := p.Call(ctx, "Calc.Add", &sum, 1, 2); !errors.Is(err, tandem.ErrShuttingDown) {
-			t.Fatalf("connection %d: call after the server shut down = %v, want ErrShuttingDown", i, err)
-		}
-		p.Close()
+	serve := map[string]func(t *testing.T, srv *tandem.Server) *tandem.Peer{
+		"Serve": func(t *testing.T, srv *tandem.Server) *tandem.Peer {
+			ln, err := tandem.Listen("tcp://127.0.0.1:0")
+			must(t, err)
+			go srv.Serve(ln)
+			p, err := client.Dial(ctx, "tcp://"+ln.Addr().String())
+			must(t, err)
+			return p
+		},
+		"ServeConn": func(t *testing.T, srv *tandem.Server) *tandem.Peer {
+			c1, c2 := net.Pipe()
+			go srv.ServeConn(ctx, c2)
+			p, err := client.DialConn(ctx, c1)
+			must(t, err)
+			return p
+		},
+	}
+	for name, connect := range serve {
+		t.Run(name, func(t *testing.T) {
+			for i := range 100 {
+				srv := newServer(t)
+				must(t, srv.Register(&Calc{}))
+				p := connect(t, srv)
+				must(t, srv.Shutdown(ctx))
+				var sum int
+				if err := p.Call(ctx, "Calc.Add", &sum, 1, 2); !errors.Is(err, tandem.ErrShuttingDown) {
+					t.Fatalf("connection %d: call after the server shut down = %v, want ErrShuttingDown", i, err)
+				}
+				p.Close()
+			}
+		})
 	}
 }

@@ -302,16 +302,20 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// trackConn registers a connection in its handshake so Close can interrupt it, unless the
-// server is closing. With welcomed, it marks the connection, on the accepting side, as
-// welcomed: one welcomed before [Server.Shutdown] began is still taken on, then told the
-// server is going away, since its dialer saw the handshake succeed and may have sent calls,
-// which must fail as never started, not as lost.
+// trackConn registers a connection in its handshake, until untrack, so that closing the
+// server can interrupt it or wait for it; it refuses if the server is closing. With
+// welcomed, it marks a connection it already tracks, on the accepting side, as welcomed:
+// one welcomed before [Server.Shutdown] began is still taken on, then told the server is
+// going away, since its dialer saw the handshake succeed and may have sent calls, which
+// must fail as never started, not as lost.
 func (s *Server) trackConn(conn net.Conn, welcomed bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
+	}
+	if !welcomed {
+		s.handshake.Add(1) // under mu, so never concurrent with the Wait of a close
 	}
 	s.conns[conn] = welcomed
 	return true
@@ -337,6 +341,7 @@ func (s *Server) untrack(conn net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, conn)
 	s.mu.Unlock()
+	s.handshake.Done()
 }
 
 func (s *Server) removePeer(p *Peer) {
@@ -586,8 +591,8 @@ func shutdownPeers(ctx context.Context, peers []*Peer) error {
 	return err
 }
 
-// waitHandshakes waits for the handshakes of accepted connections to end, and cuts those
-// still running if ctx ends first.
+// waitHandshakes waits for the handshakes in progress to end, and cuts those still
+// running if ctx ends first.
 func (s *Server) waitHandshakes(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
