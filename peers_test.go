@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tandem-rpc/tandem"
+	"github.com/tandem-rpc/tandem/wire"
 )
 
 // Ping and Pong call each other back through the calling peer, depth levels deep.
@@ -303,4 +305,43 @@ func TestShutdownRightAfterHandshakeSaysGoingAway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShutdownCutsAWelcomeNobodyReads: a handshake welcomed before Shutdown began holds it
+// only until its context ends; then it is cut, and Shutdown says the context ended.
+func TestShutdownCutsAWelcomeNobodyReads(t *testing.T) {
+	srv := newServer(t, tandem.WithHandshakeTimeout(time.Hour))
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	served := make(chan error, 1)
+	go func() {
+		_, err := srv.ServeConn(context.Background(), c2)
+		served <- err
+	}()
+	_, err := c1.Write(wire.AppendHello(nil, wire.Hello{Version: wire.Version, MaxFrameSize: wire.DefaultMaxFrameSize, Codec: "msgpack"}))
+	must(t, err)
+	// One byte of the welcome: the server is writing it, so it has welcomed the dialer,
+	// and the rest of the write waits for a read that never comes.
+	must(t, readFull(c1, make([]byte, 1)))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	cancel()
+	select {
+	case err := <-shut:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Shutdown = %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute): // a guard against hanging, not a measurement
+		t.Fatal("Shutdown still waits for the handshake after its context ended")
+	}
+	if err := <-served; err == nil {
+		t.Fatal("ServeConn succeeded on a handshake cut by Shutdown")
+	}
+}
+
+func readFull(c net.Conn, b []byte) error {
+	_, err := io.ReadFull(c, b)
+	return err
 }

@@ -568,7 +568,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := shutdownPeers(ctx, s.beginClose(true))
 	// Connections welcomed before the close began become peers as their handshakes end:
 	// they are shut down as the others were.
-	s.waitHandshakes(ctx)
+	if e := s.waitHandshakes(ctx); err == nil {
+		err = e
+	}
 	if e := shutdownPeers(ctx, s.Peers()); err == nil {
 		err = e
 	}
@@ -591,9 +593,9 @@ func shutdownPeers(ctx context.Context, peers []*Peer) error {
 	return err
 }
 
-// waitHandshakes waits for the handshakes in progress to end, and cuts those still
-// running if ctx ends first.
-func (s *Server) waitHandshakes(ctx context.Context) {
+// waitHandshakes waits for the handshakes in progress to end. If ctx ends first, it cuts
+// those still running and returns ctx's error.
+func (s *Server) waitHandshakes(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.handshake.Wait()
@@ -601,7 +603,7 @@ func (s *Server) waitHandshakes(ctx context.Context) {
 	}()
 	select {
 	case <-done:
-		return
+		return nil
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
@@ -611,6 +613,7 @@ func (s *Server) waitHandshakes(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	<-done
+	return ctx.Err()
 }
 
 // Close stops accepting, closes every connection at once and stops the server's goroutines.
