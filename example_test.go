@@ -135,3 +135,40 @@ func ExamplePump() {
 	fmt.Println(greeting, call.Wait())
 	// Output: hello, loop <nil>
 }
+
+func ExampleClient() {
+	srv, _ := tandem.NewServer()
+	defer srv.Close()
+	srv.Register(Greeter{})
+	ln, _ := tandem.Listen("tcp://127.0.0.1:0")
+	go srv.Serve(ln)
+
+	// A Client keeps a connection to the address, redialling when it is lost; it serves
+	// local's objects (none here) on every connection.
+	local, _ := tandem.NewServer()
+	defer local.Close()
+	conns, _ := local.NewClient("tcp://"+ln.Addr().String(), tandem.WithWaitForReady())
+	defer conns.Close()
+	ctx := context.Background()
+
+	greeting, err := tandem.CallT[string](ctx, conns, "Greeter.Hello", "again")
+	fmt.Println(greeting, err)
+
+	// Do runs calls that belong together on one connection, under the Client's retry rule.
+	err = conns.Do(ctx, func(p *tandem.Peer) error {
+		var a, b string
+		if err := p.Call(ctx, "Greeter.Hello", &a, "one"); err != nil {
+			return err
+		}
+		if err := p.Call(ctx, "Greeter.Hello", &b, "two"); err != nil {
+			return err
+		}
+		fmt.Println(a, "/", b)
+		return nil
+	})
+	fmt.Println(err)
+	// Output:
+	// hello, again <nil>
+	// hello, one / hello, two
+	// <nil>
+}
