@@ -345,3 +345,81 @@ func readFull(c net.Conn, b []byte) error {
 	_, err := io.ReadFull(c, b)
 	return err
 }
+
+// heldConn holds its first Read: it reads one byte, reports that the other side is
+// writing, and returns the byte only when released.
+type heldConn struct {
+	net.Conn
+	writing chan struct{}
+	release chan struct{}
+	first   sync.Once
+}
+
+func (c *heldConn) Read(b []byte) (int, error) {
+	var n int
+	var err error
+	held := false
+	c.first.Do(func() {
+		held = true
+		n, err = c.Conn.Read(b[:1])
+		close(c.writing)
+		<-c.release
+	})
+	if held {
+		return n, err
+	}
+	return c.Conn.Read(b)
+}
+
+// TestShutdownTellsALateConnectionAtOnce: a connection welcomed before Shutdown began but
+// taken on after it is told the server is going away at once, not after the calls that
+// other connections have in progress finish.
+func TestShutdownTellsALateConnectionAtOnce(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	srv := newServer(t)
+	slow := Slow{started: make(chan struct{}, 1), release: make(chan struct{})}
+	must(t, srv.Register(slow))
+	client := newServer(t)
+	busy := dialPipe(t, srv, client)
+	var x int
+	running := busy.Go(ctx, "Slow.Work", &x, 4)
+	<-slow.started
+
+	// A second connection, whose welcome the server is writing when Shutdown begins.
+	c1, c2 := net.Pipe()
+	held := &heldConn{Conn: c1, writing: make(chan struct{}), release: make(chan struct{})}
+	go srv.ServeConn(ctx, c2)
+	dialed := make(chan *tandem.Peer, 1)
+	go func() {
+		p, err := client.DialConn(ctx, held)
+		if err != nil {
+			t.Errorf("DialConn: %v", err)
+		}
+		dialed <- p
+	}()
+	<-held.writing
+
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	<-busy.GoingAway() // Shutdown has begun
+	close(held.release)
+	late := <-dialed
+	if late == nil {
+		return
+	}
+	defer late.Close()
+	select {
+	case <-late.GoingAway():
+	case <-time.After(time.Minute): // a guard against hanging, not a measurement
+		t.Fatal("the late connection is not told the server is going away while another's call runs")
+	}
+	if err := late.Call(ctx, "Slow.Work", nil, 1); !errors.Is(err, tandem.ErrShuttingDown) {
+		t.Fatalf("call on the late connection = %v, want ErrShuttingDown", err)
+	}
+
+	close(slow.release)
+	if err := running.Wait(); err != nil || x != 40 {
+		t.Fatalf("call in progress during Shutdown = %d, %v", x, err)
+	}
+	must(t, <-shut)
+}

@@ -565,13 +565,26 @@ func (s *Server) beginClose(graceful bool) []*Peer {
 // handshake this side had already accepted when Shutdown began is served and told the
 // same, so its dialer's calls fail as never started rather than as lost.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := shutdownPeers(ctx, s.beginClose(true))
-	// Connections welcomed before the close began become peers as their handshakes end:
-	// they are shut down as the others were.
-	if e := s.waitHandshakes(ctx); err == nil {
+	peers := s.beginClose(true)
+	first := make(chan error, 1)
+	go func() { first <- shutdownPeers(ctx, peers) }()
+	// Meanwhile connections welcomed before the close began become peers as their
+	// handshakes end (at once, unless a dialer stalls): they are told the same.
+	err := s.waitHandshakes(ctx)
+	told := make(map[*Peer]bool, len(peers))
+	for _, p := range peers {
+		told[p] = true
+	}
+	var late []*Peer
+	for _, p := range s.Peers() {
+		if !told[p] {
+			late = append(late, p)
+		}
+	}
+	if e := shutdownPeers(ctx, late); err == nil {
 		err = e
 	}
-	if e := shutdownPeers(ctx, s.Peers()); err == nil {
+	if e := <-first; err == nil {
 		err = e
 	}
 	s.finishClose()
